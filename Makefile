@@ -1,0 +1,34 @@
+# Two commands: `make run` sets everything up and serves; `make test` sets up and runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test setup index bench esun soak clean
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	$(VENV)/bin/flask --app webapp setup
+
+run: setup
+	@echo "Serving on http://$(HOST):$(PORT)/ (accounts: var/demo-accounts.txt)"
+	$(VENV)/bin/gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) --access-logfile - 'webapp:create_app()'
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+esun: $(STAMP)
+	$(PY) bench/esun.py
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf var/index var/kb.sqlite

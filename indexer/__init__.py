@@ -1,0 +1,1 @@
+"""The write side of search: build and update index generations from the database."""

@@ -1,0 +1,258 @@
+"""Build or update an index generation from the published articles in the database.
+
+A generation holds: ``chunks.json`` (answer chunks with their display data), ``keyword/`` (Whoosh), ``dense.faiss``
+(chunk vectors, ids = chunk ids), ``rules.json`` + ``rule_examples.npy`` (disclosure/escalation rules and the
+embeddings of their example utterances) and, written last, ``manifest.json``. Only a generation with a manifest can be
+activated, so a build killed at any point leaves the previous generation serving.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from whoosh import index as whoosh_index
+
+from kb.articles import ANSWER_TYPES, Article
+from kb.config import Settings
+from kb.db import Database
+from kb.encoders import Encoder, create_encoder
+from kb.generation import MANIFEST, current_generation
+from kb.keyword import make_schema
+from kb.normalize import normalize
+from kb.render import plain_text, quote_blocks, render_markdown
+from kb.rules import BACKGROUND_LIMIT, train_rule_classifiers
+from kb.store import published_articles
+
+from .embed_cache import EmbeddingCache, text_key
+from .generations import activate, new_generation_dir, prune
+from .progress import Progress
+
+FORMAT = 2
+
+
+@dataclass
+class BuildReport:
+    generation: Path
+    kind: str
+    articles: int
+    chunks: int
+    added_chunks: int
+    removed_chunks: int
+    embedded: int
+    cached: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"{self.kind} build: {self.articles} articles, {self.chunks} chunks (+{self.added_chunks} "
+                f"-{self.removed_chunks}), embedded {self.embedded}, from cache {self.cached}, "
+                f"{self.seconds:.2f}s → {self.generation.name}")
+
+
+def passage_text(record: dict) -> str:
+    """What the dense model sees for a chunk: title and heading give the section its topic."""
+    heading = record["heading"] if record["heading"] != record["title"] else ""
+    return "\n".join(part for part in (record["title"], heading, record["plain"]) if part)
+
+
+def chunk_records(version_number: int, article: Article) -> list[dict]:
+    records = []
+    for chunk in article.chunks():
+        records.append({
+            "article_id": article.id, "version": version_number, "title": article.title, "type": article.type,
+            "tags": article.tags, "aliases": article.aliases, "heading": chunk.heading,
+            "heading_path": list(chunk.heading_path), "position": chunk.position, "markdown": chunk.markdown,
+            "html": render_markdown(chunk.markdown), "scripts": quote_blocks(chunk.markdown),
+            "plain": plain_text(chunk.markdown),
+        })
+    return records
+
+
+def rule_record(version_number: int, article: Article) -> dict:
+    return {"id": article.id, "type": article.type, "title": article.title, "version": version_number,
+            "triggers": article.triggers, "triggers_normalized": [normalize(t) for t in article.triggers],
+            "examples": article.examples, "say": article.say, "steps": article.steps, "timer": article.timer,
+            "body_html": render_markdown(article.body)}
+
+
+class Embedder:
+    """Encoder + cache: vectors come from the cache when the same text was embedded by the same model before."""
+
+    def __init__(self, encoder: Encoder, cache: EmbeddingCache, stream=None):
+        self.encoder, self.cache, self.stream = encoder, cache, stream
+        self.embedded = self.cached = 0
+
+    def embed(self, texts: list[str], kind: str, label: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        keys = [text_key(f"{kind}:{t}") for t in texts]
+        found = self.cache.get_many(self.encoder.model_id, list(dict.fromkeys(keys)))
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
+        self.cached += len(texts) - sum(1 for k in keys if k not in found)
+        if missing:
+            progress = Progress(f"embedding {label}", len(missing), stream=self.stream)
+            encode = self.encoder.encode_queries if kind == "query" else self.encoder.encode_passages
+            for start in range(0, len(missing), 64):
+                batch = missing[start:start + 64]
+                vectors = encode(batch)
+                new = {text_key(f"{kind}:{t}"): v for t, v in zip(batch, vectors)}
+                self.cache.put_many(self.encoder.model_id, new)
+                found.update(new)
+                progress.advance(len(batch))
+            self.embedded += len(missing)
+        return np.vstack([found[k] for k in keys]).astype(np.float32)
+
+
+def background_texts(records) -> list[str]:
+    """What agents ask that is not a rule: the KB's titles, section headings and aliases (a capped, stable sample)."""
+    texts = set()
+    for record in records:
+        texts.add(record["title"])
+        texts.add(record["heading_path"][-1])
+        texts.update(record["aliases"])
+    normalized = sorted({normalize(t) for t in texts if t.strip()})
+    if len(normalized) > BACKGROUND_LIMIT:
+        normalized = sorted(normalized, key=text_key)[:BACKGROUND_LIMIT]
+    return normalized
+
+
+def _whoosh_doc(cid: int, record: dict) -> dict:
+    return {"cid": cid, "article_id": record["article_id"], "type": record["type"], "title": record["title"],
+            "aliases": " ".join(record["aliases"]), "headings": record["heading"], "tags": " ".join(record["tags"]),
+            "body": record["plain"]}
+
+
+@contextmanager
+def build_lock(index_dir: Path):
+    """One build at a time per index directory; a second one waits (publishes are serialised, never lost)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".build.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_index(settings: Settings, db: Database | None = None, encoder: Encoder | None = None, *,
+                incremental: bool = True, stream=None) -> BuildReport:
+    """Build a new generation and activate it. ``incremental`` reuses the current generation where compatible."""
+    stream = stream or sys.stderr
+    db = db or Database(settings.database_url)
+    encoder = encoder or create_encoder(settings.embed_model)
+    started = time.monotonic()
+    with build_lock(settings.index_dir):
+        with db.session() as session:
+            published = [(v.number, a) for v, a in published_articles(session)]
+        base = current_generation(settings.index_dir) if incremental else None
+        base_manifest = json.loads((base / MANIFEST).read_text()) if base else None
+        if base_manifest and (base_manifest.get("format") != FORMAT or base_manifest.get("model_id") != encoder.model_id):
+            base, base_manifest = None, None
+        cache = EmbeddingCache(settings.embed_cache_path)
+        try:
+            generation = new_generation_dir(settings.index_dir)
+            try:
+                report = _write_generation(generation, published, base, base_manifest, Embedder(encoder, cache, stream),
+                                           encoder)
+            except BaseException:
+                shutil.rmtree(generation, ignore_errors=True)
+                raise
+        finally:
+            cache.close()
+        activate(settings.index_dir, generation)
+        prune(settings.index_dir)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _write_generation(generation: Path, published: list[tuple[int, Article]], base: Path | None,
+                      base_manifest: dict | None, embedder: Embedder, encoder: Encoder) -> BuildReport:
+    answer_articles = [(n, a) for n, a in published if a.type in ANSWER_TYPES]
+    hashes = {a.id: a.content_hash() for _, a in answer_articles}
+    old_articles = base_manifest["articles"] if base_manifest else {}
+    keep = {aid for aid, info in old_articles.items() if hashes.get(aid) == info["hash"]}
+    removed_cids = [cid for aid, info in old_articles.items() if aid not in keep for cid in info["cids"]]
+
+    chunks: dict[int, dict] = {}
+    if base is not None:
+        for record in json.loads((base / "chunks.json").read_text(encoding="utf-8")):
+            if record["article_id"] in keep:
+                chunks[record["cid"]] = record
+    next_cid = base_manifest["next_cid"] if base_manifest else 0
+    articles_info = {aid: old_articles[aid] for aid in keep}
+    new_records: list[tuple[int, dict]] = []
+    for number, article in answer_articles:
+        if article.id in keep:
+            continue
+        cids = []
+        for record in chunk_records(number, article):
+            record["cid"] = next_cid
+            chunks[next_cid] = record
+            new_records.append((next_cid, record))
+            cids.append(next_cid)
+            next_cid += 1
+        articles_info[article.id] = {"hash": hashes[article.id], "version": number, "cids": cids}
+
+    # Keyword index: copy the base and apply the difference, or build from scratch.
+    keyword_dir = generation / "keyword"
+    if base is not None:
+        shutil.copytree(base / "keyword", keyword_dir)
+        ix = whoosh_index.open_dir(str(keyword_dir))
+    else:
+        keyword_dir.mkdir()
+        ix = whoosh_index.create_in(str(keyword_dir), make_schema())
+    writer = ix.writer(limitmb=256)
+    try:
+        for cid in removed_cids:
+            writer.delete_by_term("cid", cid)
+        progress = Progress("keyword index", len(new_records), stream=embedder.stream)
+        for cid, record in new_records:
+            writer.add_document(**_whoosh_doc(cid, record))
+            progress.advance()
+        writer.commit()
+    except BaseException:
+        writer.cancel()
+        raise
+    ix.close()
+
+    # Dense index: ids are chunk ids, so removal and addition are by id.
+    if base is not None:
+        dense = faiss.read_index(str(base / "dense.faiss"))
+        if removed_cids:
+            dense.remove_ids(np.asarray(removed_cids, dtype=np.int64))
+    else:
+        dense = faiss.IndexIDMap2(faiss.IndexFlatIP(encoder.dim))
+    if new_records:
+        vectors = embedder.embed([passage_text(r) for _, r in new_records], "passage", "chunks")
+        dense.add_with_ids(vectors, np.asarray([cid for cid, _ in new_records], dtype=np.int64))
+    faiss.write_index(dense, str(generation / "dense.faiss"))
+
+    # Rules are few: always rebuilt whole (their example embeddings come from the cache).
+    rules = [rule_record(n, a) for n, a in published if a.is_rule]
+    owners, examples = [], []
+    for index, rule in enumerate(rules):
+        for example in rule["examples"]:
+            owners.append(index)
+            examples.append(normalize(example))
+    example_vectors = embedder.embed(examples, "query", "rule examples")
+    background = embedder.embed(background_texts(chunks.values()), "query", "rule background")
+    weights, bias = train_rule_classifiers(example_vectors, np.asarray(owners, dtype=np.int64), len(rules), background)
+    np.save(generation / "rule_examples.npy", example_vectors)
+    np.savez(generation / "rule_model.npz", weights=weights, bias=bias)
+    (generation / "rules.json").write_text(json.dumps({"rules": rules, "example_owner": owners}, ensure_ascii=False),
+                                           encoding="utf-8")
+    (generation / "chunks.json").write_text(
+        json.dumps([chunks[cid] | {"cid": cid} for cid in sorted(chunks)], ensure_ascii=False), encoding="utf-8")
+    manifest = {"format": FORMAT, "model_id": encoder.model_id, "dim": encoder.dim, "built_at": time.time(),
+                "kind": "update" if base is not None else "full", "next_cid": next_cid, "articles": articles_info,
+                "chunk_count": len(chunks), "rule_count": len(rules)}
+    (generation / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return BuildReport(generation, manifest["kind"], len(answer_articles), len(chunks), len(new_records),
+                       len(removed_cids), embedder.embedded, embedder.cached, 0.0)

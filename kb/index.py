@@ -1,0 +1,88 @@
+"""A loaded, read-only index generation, and a holder that swaps to the newest one without a restart."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+from whoosh import index as whoosh_index
+
+from .generation import MANIFEST, current_generation
+from .keyword import build_query, weighting
+
+
+class IndexGeneration:
+    """Everything search needs from one generation, opened once and shared by all requests (searcher reuse)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.manifest = json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+        self.chunks: dict[int, dict] = {r["cid"]: r for r in
+                                        json.loads((self.path / "chunks.json").read_text(encoding="utf-8"))}
+        self._whoosh = whoosh_index.open_dir(str(self.path / "keyword"))
+        self._searcher = self._whoosh.searcher(weighting=weighting())
+        self._search_lock = threading.Lock()
+        self.dense = faiss.read_index(str(self.path / "dense.faiss"))
+        rules = json.loads((self.path / "rules.json").read_text(encoding="utf-8"))
+        self.rules: list[dict] = rules["rules"]
+        self.rule_example_owner = np.asarray(rules["example_owner"], dtype=np.int64)
+        self.rule_example_vectors = np.load(self.path / "rule_examples.npy")
+        model = np.load(self.path / "rule_model.npz")
+        self.rule_weights, self.rule_bias = model["weights"], model["bias"]
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest["model_id"]
+
+    def keyword(self, terms: tuple[str, ...], limit: int) -> list[tuple[int, float]]:
+        query = build_query(terms)
+        if query is None:
+            return []
+        with self._search_lock:  # a Whoosh searcher is not safe to share between threads mid-query
+            hits = self._searcher.search(query, limit=limit)
+            return [(hit["cid"], float(hit.score)) for hit in hits]
+
+    def vector(self, query_vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        if self.dense.ntotal == 0:
+            return []
+        scores, ids = self.dense.search(query_vector.reshape(1, -1).astype(np.float32), min(limit, self.dense.ntotal))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def close(self) -> None:
+        self._searcher.close()
+        self._whoosh.close()
+
+
+class IndexHolder:
+    """Serves the current generation; checks the CURRENT pointer at most every ``check_interval`` seconds."""
+
+    def __init__(self, index_dir: Path, check_interval: float = 0.5):
+        self.index_dir = Path(index_dir)
+        self.check_interval = check_interval
+        self._generation: IndexGeneration | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> IndexGeneration:
+        now = time.monotonic()
+        if self._generation is None or now - self._checked >= self.check_interval:
+            self.refresh()
+        if self._generation is None:
+            raise IndexMissing(f"no index in {self.index_dir}: run `python -m indexer build`")
+        return self._generation
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._checked = time.monotonic()
+            path = current_generation(self.index_dir)
+            if path is None or (self._generation is not None and self._generation.path == path):
+                return
+            # The old generation is left open for requests still using it; it is dropped with its last reference.
+            self._generation = IndexGeneration(path)
+
+
+class IndexMissing(RuntimeError):
+    pass

@@ -1,0 +1,120 @@
+"""SQLAlchemy models: the database is the source of truth (articles, immutable versions, users, logs)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ArticleRecord(Base):
+    """An article's identity; its content lives in versions. ``version`` counts publishes (optimistic locking)."""
+
+    __tablename__ = "articles"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    type: Mapped[str] = mapped_column(String(20), index=True)
+    current_version_id: Mapped[int | None] = mapped_column(ForeignKey("article_versions.id", use_alter=True))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    current: Mapped["ArticleVersion | None"] = relationship(foreign_keys=[current_version_id], post_update=True)
+    versions: Mapped[list["ArticleVersion"]] = relationship(
+        back_populates="article", foreign_keys="ArticleVersion.article_id", order_by="ArticleVersion.number")
+
+
+class ArticleVersion(Base):
+    """One published state of an article. Never updated after insert: rollback publishes a new version."""
+
+    __tablename__ = "article_versions"
+    __table_args__ = (UniqueConstraint("article_id", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(20))
+    meta_json: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    author: Mapped[str] = mapped_column(String(80))
+    message: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    article: Mapped[ArticleRecord] = relationship(back_populates="versions", foreign_keys=[article_id])
+
+    @property
+    def meta(self) -> dict:
+        return json.loads(self.meta_json)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who changed what: every content change and account change writes one."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(120))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class SuggestLog(Base):
+    """One suggest request from the sidebar: the source of zero-result and low-confidence reports."""
+
+    __tablename__ = "suggest_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    user: Mapped[str] = mapped_column(String(80), default="")
+    text: Mapped[str] = mapped_column(String(2000))
+    normalized: Mapped[str] = mapped_column(String(2000), index=True)
+    result_count: Mapped[int] = mapped_column(Integer)
+    top_score: Mapped[float] = mapped_column(Float, default=0.0)
+    top_article_id: Mapped[str | None] = mapped_column(String(80))
+
+
+class CallRecord(Base):
+    """What happened on one call, stored when the agent ends it."""
+
+    __tablename__ = "call_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent: Mapped[str] = mapped_column(String(80))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    ended_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    duration_seconds: Mapped[int] = mapped_column(Integer)
+    wait_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    data: Mapped[dict] = mapped_column(JSON)
+
+
+class Feedback(Base):
+    """Helpful / not helpful on one answer (article + heading) as shown to an agent."""
+
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    user: Mapped[str] = mapped_column(String(80), default="")
+    article_id: Mapped[str] = mapped_column(String(80), index=True)
+    heading: Mapped[str] = mapped_column(String(300), default="")
+    query: Mapped[str] = mapped_column(String(2000), default="")
+    helpful: Mapped[bool] = mapped_column(Boolean)

@@ -1,0 +1,90 @@
+"""Hybrid retrieval: Whoosh BM25F and FAISS dense rankings fused into one chunk ranking.
+
+Fusion is a weighted sum of per-query normalised scores (keyword scores divided by the best keyword score, dense
+cosines rescaled over the candidate pool); the weights were chosen on the E.SUN benchmark (bench/esun.py), not on
+single examples.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .index import IndexGeneration
+
+MODES = ("hybrid", "keyword", "dense")
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    dense_weight: float = 0.6
+    candidates: int = 60
+
+
+@dataclass
+class Hit:
+    cid: int
+    score: float
+    keyword_score: float = 0.0
+    dense_score: float = 0.0
+
+    def record(self, generation: IndexGeneration) -> dict:
+        return generation.chunks[self.cid]
+
+
+@dataclass
+class Timings:
+    """Seconds spent in each stage of one query (for benchmarks and the debug panel)."""
+
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, started: float) -> float:
+        now = time.perf_counter()
+        self.stages[stage] = self.stages.get(stage, 0.0) + now - started
+        return now
+
+
+def _normalise_keyword(hits: list[tuple[int, float]]) -> dict[int, float]:
+    if not hits:
+        return {}
+    top = max(score for _, score in hits) or 1.0
+    return {cid: score / top for cid, score in hits}
+
+
+def _normalise_dense(hits: list[tuple[int, float]]) -> dict[int, float]:
+    if not hits:
+        return {}
+    scores = np.asarray([s for _, s in hits])
+    low, high = float(scores.min()), float(scores.max())
+    spread = max(high - low, 1e-6)
+    return {cid: (score - low) / spread for cid, score in hits}
+
+
+def fuse(keyword_hits: list[tuple[int, float]], dense_hits: list[tuple[int, float]],
+         params: FusionParams) -> list[Hit]:
+    keyword = _normalise_keyword(keyword_hits)
+    dense = _normalise_dense(dense_hits)
+    raw_dense = dict(dense_hits)
+    raw_keyword = dict(keyword_hits)
+    hits = []
+    for cid in keyword.keys() | dense.keys():
+        score = params.dense_weight * dense.get(cid, 0.0) + (1 - params.dense_weight) * keyword.get(cid, 0.0)
+        hits.append(Hit(cid, score, raw_keyword.get(cid, 0.0), raw_dense.get(cid, 0.0)))
+    hits.sort(key=lambda h: (-h.score, h.cid))
+    return hits
+
+
+def rank(generation: IndexGeneration, terms: tuple[str, ...], query_vector: np.ndarray | None, mode: str,
+         params: FusionParams, limit: int) -> list[Hit]:
+    """Chunk hits, best first. ``query_vector`` may be None only in keyword mode."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    pool = max(limit, params.candidates)
+    keyword_hits = generation.keyword(terms, pool) if mode != "dense" else []
+    dense_hits = generation.vector(query_vector, pool) if mode != "keyword" else []
+    if mode == "keyword":
+        return [Hit(cid, s, keyword_score=s) for cid, s in keyword_hits][:limit]
+    if mode == "dense":
+        return [Hit(cid, s, dense_score=s) for cid, s in dense_hits][:limit]
+    return fuse(keyword_hits, dense_hits, params)[:limit]

@@ -1,0 +1,70 @@
+"""Index generations: incremental updates, and a killed build leaves the previous generation serving."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from indexer.build import build_index
+from kb.articles import parse_article
+from kb.db import Database
+from kb.engine import KnowledgeBase
+from kb.generation import current_generation
+from kb.store import publish
+from tests.conftest import ROOT
+
+NEW_ARTICLE = """---
+id: test-generation-article
+title: 彩虹卡专属权益说明
+type: product
+tags: [测试]
+aliases: [彩虹卡]
+owner: 测试组
+review_by: 2027-12-31
+---
+""" + "\n".join(f"## 彩虹卡第{i}项权益\n彩虹卡持卡人在第{i}个季度可以享受{i * 3}次免费的机场贵宾厅服务，预约需提前{i}天。"
+                for i in range(1, 9))
+
+
+def _publish_new_article(settings, body=NEW_ARTICLE):
+    db = Database(settings.database_url)
+    with db.session() as s:
+        publish(s, parse_article(body), author="test")
+    return db
+
+
+def test_update_indexes_only_the_change_and_is_searchable(kb_copy):
+    before = current_generation(kb_copy.index_dir)
+    db = _publish_new_article(kb_copy)
+    report = build_index(kb_copy, db, incremental=True)
+    assert report.kind == "update" and report.added_chunks == 8 and report.removed_chunks == 0
+    assert current_generation(kb_copy.index_dir) != before
+    answers = KnowledgeBase(kb_copy).search("彩虹卡贵宾厅", k=3)
+    assert answers[0]["article_id"] == "test-generation-article"
+
+
+def test_killed_build_leaves_previous_generation_serving(kb_copy, tmp_path):
+    before = current_generation(kb_copy.index_dir)
+    _publish_new_article(kb_copy)
+    env = dict(os.environ, KB_DATA_DIR=str(kb_copy.data_dir), KB_DATABASE_URL=kb_copy.database_url,
+               KB_EMBED_CACHE=str(tmp_path / "cold-cache.sqlite"))  # cold cache: the build has real work to do
+    proc = subprocess.Popen([sys.executable, "-m", "indexer", "build"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    existing = set(kb_copy.index_dir.glob("gen-*"))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (set(kb_copy.index_dir.glob("gen-*")) - existing):
+        time.sleep(0.01)
+    partial = set(kb_copy.index_dir.glob("gen-*")) - existing
+    time.sleep(0.3)  # let it get into writing the generation
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert partial, "the build never started a generation"
+    assert proc.returncode == -signal.SIGKILL
+    assert not (next(iter(partial)) / "manifest.json").exists(), "build finished before it was killed"
+    assert current_generation(kb_copy.index_dir) == before
+    answers = KnowledgeBase(kb_copy).search("卡丢了怎么办", k=3)
+    assert answers and answers[0]["article_id"] == "lost-card-freeze"
+    # The next build succeeds and serves the new article.
+    report = build_index(kb_copy, Database(kb_copy.database_url), incremental=True)
+    assert current_generation(kb_copy.index_dir) == report.generation
+    assert KnowledgeBase(kb_copy).search("彩虹卡贵宾厅", k=1)[0]["article_id"] == "test-generation-article"

@@ -1,0 +1,45 @@
+"""Disclosure and escalation rules fire by phrase, by paraphrase and by timer, and say why."""
+import pytest
+
+
+def fired(result):
+    return {r["id"]: r for r in result["disclosures"] + result["escalations"]}
+
+
+def test_rule_fires_on_trigger_phrase(kb):
+    result = kb.suggest("客户说这个理财保本吗")
+    rule = fired(result)["disclosure-wealth-not-guaranteed"]
+    assert rule["how"] == "trigger" and "保本" in rule["reason"]
+    assert "不保证本金" in rule["text"]
+
+
+def test_regulator_complaint_gives_numbered_steps(kb):
+    result = kb.suggest("我要投诉到银保监会")
+    rule = fired(result)["escalation-regulator-complaint"]
+    assert len(rule["steps"]) >= 3 and all(isinstance(s, str) and s for s in rule["steps"])
+
+
+@pytest.mark.parametrize("text, rule_id", [
+    ("买这个一年能拿多少收益，肯定有吧", "disclosure-wealth-not-guaranteed"),
+    ("我都等了快半小时了还没人管", "escalation-long-wait"),
+])
+def test_rule_fires_on_paraphrase_without_trigger_words(kb, text, rule_id):
+    generation = kb.generation()
+    rule = next(r for r in generation.rules if r["id"] == rule_id)
+    from kb.normalize import normalize
+    assert not any(t in normalize(text) for t in rule["triggers_normalized"]), "test text must avoid triggers"
+    hit = fired(kb.suggest(text)).get(rule_id)
+    assert hit is not None and hit["how"] == "semantic" and "意思相近" in hit["reason"]
+
+
+def test_timer_rules_fire_without_new_text(kb):
+    quiet = fired(kb.suggest("", wait_seconds=30, call_seconds=30))
+    assert "escalation-long-wait" not in quiet and "escalation-long-call" not in quiet
+    late = fired(kb.suggest("", wait_seconds=601, call_seconds=301))
+    assert late["escalation-long-wait"]["how"] == "timer" and "10 分钟" in late["escalation-long-wait"]["reason"]
+    assert late["escalation-long-call"]["how"] == "timer"
+
+
+@pytest.mark.parametrize("text", ["今天天气不错", "你们营业厅几点开门", "信用卡怎么申请", "积分能换什么"])
+def test_everyday_questions_fire_no_escalation(kb, text):
+    assert kb.suggest(text)["escalations"] == []

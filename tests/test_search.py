@@ -1,0 +1,44 @@
+"""Hybrid search over the real content: normalisation, schema, snippets, modes."""
+import pytest
+
+from kb.engine import MAX_QUERY_CHARS, QueryError
+from kb.normalize import normalize, tokenize
+
+
+def test_normalisation_meets_in_one_form():
+    assert normalize("信用卡被盜刷了ＡＢＣ１２３") == "信用卡被盗刷了abc123"
+    assert "挂失" in tokenize(normalize("掛失"))
+
+
+def test_traditional_query_finds_simplified_article(kb):
+    answers = kb.search("銀行卡丟了要怎麼掛失", k=3)
+    assert answers[0]["article_id"] == "lost-card-freeze"
+
+
+def test_answer_objects_follow_the_guide_schema(kb):
+    answer = kb.search("信用卡账单日和还款日有什么区别", k=5)[0]
+    for key, kind in (("article_id", str), ("title", str), ("type", str), ("heading", str), ("snippet", str),
+                      ("text", str), ("score", float)):
+        assert isinstance(answer[key], kind), key
+    assert answer["type"] in ("procedure", "product", "script")
+    assert answer["article_id"] == "credit-card-billing-dates"
+    assert "<mark>" in answer["snippet"]
+
+
+def test_snippet_escapes_html(kb):
+    from kb.snippets import highlight
+    assert highlight("<script>alert(1)</script> 挂失", ("挂失",)) == \
+        "&lt;script&gt;alert(1)&lt;/script&gt; <mark>挂失</mark>"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "dense"])
+def test_every_mode_answers(kb, mode):
+    answers = kb.search("手机银行登录不了", k=3, mode=mode)
+    assert "mobile-banking-login" in [a["article_id"] for a in answers]
+
+
+def test_empty_and_huge_queries(kb):
+    assert kb.search("   ") == []
+    assert kb.suggest("")["answers"] == []
+    with pytest.raises(QueryError, match="limit"):
+        kb.search("挂失" * MAX_QUERY_CHARS)

@@ -1,0 +1,68 @@
+"""Flask application factory: one blueprint per audience, configuration from the environment."""
+from __future__ import annotations
+
+import os
+import secrets
+from flask import Flask, jsonify, redirect, url_for
+
+from kb.config import Settings
+from kb.db import Database
+from kb.engine import KnowledgeBase
+
+from . import auth, cli, querylog, security
+
+
+def _secret_key(settings: Settings) -> str:
+    """KB_SECRET_KEY, or a random key generated once and kept in the data dir (never a fixed default)."""
+    if os.environ.get("KB_SECRET_KEY"):
+        return os.environ["KB_SECRET_KEY"]
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(config: dict | None = None) -> Flask:
+    config = dict(config or {})
+    settings = config.pop("SETTINGS", None) or Settings.from_env()
+    settings.ensure_dirs()
+    app = Flask(__name__, instance_path=str(settings.data_dir))
+    app.config.update(
+        SECRET_KEY=_secret_key(settings),
+        MAX_CONTENT_LENGTH=256 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("KB_SECURE_COOKIES", "0") == "1",
+        JSON_AS_ASCII=False,
+    )
+    app.config.update(config)
+    app.json.ensure_ascii = False
+    db = Database(settings.database_url)
+    db.create_all()
+    app.extensions["kb.settings"] = settings
+    app.extensions["kb.db"] = db
+    app.extensions["kb.engine"] = config.get("ENGINE") or KnowledgeBase(settings)
+    app.extensions["kb.querylog"] = querylog.QueryLog(db)
+
+    security.init_app(app)
+    auth.init_app(app)
+    cli.init_app(app)
+
+    from .api import bp as api_bp
+    from .search_page import bp as search_bp
+    for blueprint in (auth.bp, api_bp, search_bp):
+        app.register_blueprint(blueprint)
+
+    @app.get("/")
+    def index():
+        user = auth.current_user()
+        if user is None:
+            return redirect(url_for("auth.login"))
+        return redirect(url_for(auth.home_endpoint(user["role"])))
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    return app

@@ -1,0 +1,64 @@
+"""CSRF tokens, security headers (a CSP the pages honour: no inline scripts or styles) and JSON error pages."""
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import Flask, abort, jsonify, render_template, request, session
+from werkzeug.exceptions import HTTPException
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+
+
+def csrf_token() -> str:
+    token = session.get("csrf_token")
+    if not token:
+        token = session["csrf_token"] = secrets.token_urlsafe(32)
+    return token
+
+
+def _check_csrf() -> None:
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+    expected = session.get("csrf_token", "")
+    if not expected or not sent or not hmac.compare_digest(sent, expected):
+        abort(400, description="CSRF token missing or invalid: reload the page and try again")
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json" or request.is_json
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.before_request
+    def csrf_protect():
+        if not app.config.get("CSRF_DISABLED"):
+            _check_csrf()
+
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        if request.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if wants_json():
+            return jsonify(error=exc.description or exc.name, status=exc.code), exc.code
+        return render_template("error.html", error=exc), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        app.logger.exception("unhandled error on %s", request.path)
+        if wants_json():
+            return jsonify(error="internal error: the server logged the details", status=500), 500
+        return render_template("error.html", error=None), 500
