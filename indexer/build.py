@@ -242,17 +242,24 @@ def _write_generation(generation: Path, published: list[tuple[int, Article]], ba
             owners.append(index)
             examples.append(normalize(example))
     example_vectors = embedder.embed(examples, "query", "rule examples")
-    background = embedder.embed(background_texts(chunks.values()), "query", "rule background")
-    weights, bias = train_rule_classifiers(example_vectors, np.asarray(owners, dtype=np.int64), len(rules), background)
+    background = background_texts(chunks.values())
+    # The classifiers depend only on the examples and the background texts: reuse them when neither changed
+    # (an edit to an article body), which keeps publish-to-searchable fast.
+    model_key = text_key(json.dumps([encoder.model_id, examples, owners, background], ensure_ascii=False))
+    if base is not None and base_manifest.get("rule_model_key") == model_key:
+        shutil.copy2(base / "rule_model.npz", generation / "rule_model.npz")
+    else:
+        weights, bias = train_rule_classifiers(example_vectors, np.asarray(owners, dtype=np.int64), len(rules),
+                                               embedder.embed(background, "query", "rule background"))
+        np.savez(generation / "rule_model.npz", weights=weights, bias=bias)
     np.save(generation / "rule_examples.npy", example_vectors)
-    np.savez(generation / "rule_model.npz", weights=weights, bias=bias)
     (generation / "rules.json").write_text(json.dumps({"rules": rules, "example_owner": owners}, ensure_ascii=False),
                                            encoding="utf-8")
     (generation / "chunks.json").write_text(
         json.dumps([chunks[cid] | {"cid": cid} for cid in sorted(chunks)], ensure_ascii=False), encoding="utf-8")
     manifest = {"format": FORMAT, "model_id": encoder.model_id, "dim": encoder.dim, "built_at": time.time(),
                 "kind": "update" if base is not None else "full", "next_cid": next_cid, "articles": articles_info,
-                "chunk_count": len(chunks), "rule_count": len(rules)}
+                "chunk_count": len(chunks), "rule_count": len(rules), "rule_model_key": model_key}
     (generation / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     return BuildReport(generation, manifest["kind"], len(answer_articles), len(chunks), len(new_records),
                        len(removed_cids), embedder.embedded, embedder.cached, 0.0)
