@@ -77,7 +77,7 @@ def chunk_records(version_number: int, article: Article) -> list[dict]:
 
 def rule_record(version_number: int, article: Article) -> dict:
     return {"id": article.id, "type": article.type, "title": article.title, "version": version_number,
-            "triggers": article.triggers, "triggers_normalized": [normalize(t) for t in article.triggers],
+            "aliases": article.aliases, "triggers": article.triggers, "triggers_normalized": [normalize(t) for t in article.triggers],
             "examples": article.examples, "say": article.say, "steps": article.steps, "timer": article.timer,
             "body_html": render_markdown(article.body)}
 
@@ -238,9 +238,13 @@ def _write_generation(generation: Path, published: list[tuple[int, Article]], ba
     rules = [rule_record(n, a) for n, a in published if a.is_rule]
     owners, examples = [], []
     for index, rule in enumerate(rules):
-        for example in rule["examples"]:
-            owners.append(index)
-            examples.append(normalize(example))
+        # Agents type notes (「客户骂人能挂电话吗」) as well as the customer's words: the rule's title, aliases and
+        # triggers are positive examples too, besides the customer utterances written for it.
+        texts = list(dict.fromkeys(normalize(t) for t in [*rule["examples"], rule["title"], *rule["aliases"],
+                                                            *rule["triggers"]]))
+        rule["training_texts"] = texts
+        owners.extend([index] * len(texts))
+        examples.extend(texts)
     example_vectors = embedder.embed(examples, "query", "rule examples")
     background = background_texts(chunks.values())
     # The classifiers depend only on the examples and the background texts: reuse them when neither changed

@@ -95,7 +95,7 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
                 continue
             mask = generation.rule_example_owner == index
             best = int(np.where(mask, sims, -np.inf).argmax())
-            example = rule["examples"][int(mask[:best].sum())]
+            example = rule["training_texts"][int(mask[:best].sum())]
             fired[rule["id"]] = FiredRule(rule, f"与示例「{example}」意思相近（{probability:.2f}）", "semantic",
                                           probability)
     order = {"trigger": 0, "timer": 1, "semantic": 2}
