@@ -49,9 +49,10 @@ def create_app(config: dict | None = None) -> Flask:
     auth.init_app(app)
     cli.init_app(app)
 
+    from .agent import bp as agent_bp
     from .api import bp as api_bp
     from .search_page import bp as search_bp
-    for blueprint in (auth.bp, api_bp, search_bp):
+    for blueprint in (auth.bp, api_bp, search_bp, agent_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/")

@@ -1,0 +1,68 @@
+"""The agent sidebar: the page agents keep beside their softphone, whole-article pages, call records and feedback.
+
+Suggestions come from ``POST /api/suggest`` (the sidebar sends ``log: false`` while the agent types and ``log: true``
+once the text has settled); this blueprint only adds what is specific to the sidebar.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, render_template, url_for
+
+from kb.calls import CallDataError, parse_call_report, save_call, save_feedback
+from kb.models import ArticleRecord
+from kb.render import render_markdown
+from kb.store import version_article
+
+from .api import AGENT_ROLES, json_body
+from .auth import current_user, require_role
+from .context import get_db
+
+bp = Blueprint("agent", __name__, url_prefix="/agent")
+TYPE_LABELS = {"procedure": "流程", "product": "产品", "script": "话术", "disclosure": "须告知", "escalation": "升级"}
+
+
+@bp.get("")
+@require_role(*AGENT_ROLES)
+def sidebar():
+    urls = {"suggest": url_for("api.suggest"), "feedback": url_for("agent.feedback"),
+            "calls": url_for("agent.calls"), "article": url_for("agent.article", article_id="ARTICLE_ID"),
+            "search": url_for("search.page"), "login": url_for("auth.login", next=url_for("agent.sidebar"))}
+    return render_template("agent/sidebar.html", urls=urls)
+
+
+@bp.get("/article/<article_id>")
+@require_role(*AGENT_ROLES)
+def article(article_id: str):
+    with get_db().session() as s:
+        record = s.get(ArticleRecord, article_id)
+        if record is None or record.archived or record.current is None:
+            abort(404, description=f"没有已发布的文章「{article_id}」")
+        version = record.current
+        item = version_article(version)
+        page = dict(article=item, version=version.number, updated=version.created_at,
+                    type_label=TYPE_LABELS.get(item.type, item.type), body_html=render_markdown(item.body))
+    return render_template("agent/article.html", **page)
+
+
+@bp.post("/api/feedback")
+@require_role(*AGENT_ROLES)
+def feedback():
+    payload = json_body()
+    with get_db().session() as s:
+        try:
+            row = save_feedback(s, current_user()["username"], payload)
+        except CallDataError as exc:
+            abort(400, description=str(exc))
+        return jsonify(id=row.id), 201
+
+
+@bp.post("/api/calls")
+@require_role(*AGENT_ROLES)
+def calls():
+    """Store a finished call; a retried upload of the same call returns the stored record (200, not 201)."""
+    try:
+        report = parse_call_report(json_body())
+    except CallDataError as exc:
+        abort(400, description=str(exc))
+    with get_db().session() as s:
+        record, created = save_call(s, current_user()["username"], report)
+        return jsonify(id=record.id, created=created), 201 if created else 200

@@ -1,0 +1,798 @@
+/* Agent sidebar: suggestions as the agent types, a disclosure checklist for the whole call, escalation steps,
+ * call and customer-wait timers, and the call record uploaded when the call ends.
+ *
+ * Only the server's `snippet` (HTML-escaped, with <mark>) and `html` (sanitised) fields are inserted as HTML;
+ * every other string goes through textContent. The call in progress and any upload the server has not yet accepted
+ * are kept in localStorage, so a reload or an outage loses nothing.
+ */
+(function () {
+  'use strict';
+
+  const DEBOUNCE_MS = 150;     // pause in typing before asking for suggestions
+  const SETTLE_MS = 1200;      // pause after which the text counts as "typed" (logged on the server, kept in the record)
+  const POLL_MS = 15000;       // rules are re-checked this often with the clocks, so timer escalations fire by themselves
+  const TIMEOUT_MS = 10000;    // a request that takes longer counts as a lost connection
+  const RETRY_MAX_MS = 15000;  // back-off ceiling while the server is unreachable
+  const ANSWERS = 5;
+  // Fused scores are relative: a dense-only match tops out at 0.6 (the dense weight), so a best answer at or below it
+  // had no keyword evidence at all and is offered as "closest", not as a match.
+  const WEAK_SCORE = 0.6;
+  const TYPE_LABELS = { procedure: '流程', product: '产品', script: '话术' };
+
+  document.addEventListener('DOMContentLoaded', function () {
+    const sidebar = document.getElementById('sidebar');
+    if (sidebar) initSidebar(sidebar);
+    const article = document.querySelector('[data-article-page]');
+    if (article) highlightSection(article);
+  });
+
+  /* On a whole-article page opened from an answer (?h=heading), mark and scroll to that section. */
+  function highlightSection(article) {
+    const wanted = new URLSearchParams(window.location.search).get('h');
+    if (!wanted) return;
+    const last = wanted.split('›').pop().trim();
+    const headings = Array.from(article.querySelectorAll('.article-body h1, .article-body h2, .article-body h3, .article-body h4'));
+    const heading = headings.find(function (h) { return h.textContent.trim() === last; });
+    if (!heading) return;
+    const level = Number(heading.tagName.slice(1));
+    heading.classList.add('in-target', 'target-head');
+    for (let node = heading.nextElementSibling; node; node = node.nextElementSibling) {
+      if (/^H[1-6]$/.test(node.tagName) && Number(node.tagName.slice(1)) <= level) break;
+      node.classList.add('in-target');
+    }
+    heading.scrollIntoView({ block: 'start' });
+  }
+
+  function initSidebar(root) {
+    const urls = JSON.parse(root.dataset.urls);
+    const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+    const csrf = csrfMeta ? csrfMeta.content : '';
+    const storeKey = 'kb-sidebar:' + root.dataset.user;
+    const byId = function (id) { return document.getElementById(id); };
+    const el = {
+      query: byId('query'), notice: byId('notice'), banner: byId('banner'), bannerText: byId('banner-text'),
+      bannerLink: byId('banner-link'), callState: byId('call-state'), callLabel: byId('call-label'),
+      callTime: byId('call-time'), waitBtn: byId('wait-btn'), waitTime: byId('wait-time'), callBtn: byId('call-btn'),
+      escPanel: byId('escalations'), escList: byId('esc-list'), discPanel: byId('disclosures'),
+      discList: byId('disc-list'), discCount: byId('disc-count'), answers: byId('answers'), empty: byId('empty'),
+      emptyText: byId('empty-text'), broader: byId('broader'), idleHint: byId('idle-hint'),
+      chipEsc: byId('chip-esc'), chipDisc: byId('chip-disc'),
+      history: byId('history'), historyCount: byId('history-count'), historyList: byId('history-list'),
+      dialog: byId('end-dialog'), endList: byId('end-list'), endBack: byId('end-back'), endAnyway: byId('end-anyway'),
+      tplAnswer: byId('tpl-answer'), tplEscalation: byId('tpl-escalation'), tplDisclosure: byId('tpl-disclosure'),
+    };
+
+    let call = null;     // the call in progress (persisted)
+    let outbox = [];     // uploads the server has not accepted yet (persisted)
+    const view = { query: '', answers: [], selected: -1, expanded: new Set() };
+    let seq = 0;         // number of the latest answer request sent
+    let shownSeq = 0;    // number of the request whose answers are on screen: an older one never replaces it
+    let pending = [];    // answer requests in flight, each {request, text}
+    let debounceTimer = null, settleTimer = null, pollInflight = false;
+    let failures = 0, retryTimer = null, flushing = false;
+
+    /* ---- persistence ------------------------------------------------------------------------------------------ */
+
+    function load() {
+      try {
+        const saved = JSON.parse(window.localStorage.getItem(storeKey) || '{}');
+        call = saved.call || null;
+        outbox = Array.isArray(saved.outbox) ? saved.outbox : [];
+      } catch (err) {
+        call = null; outbox = [];
+      }
+    }
+
+    function save() {
+      try {
+        window.localStorage.setItem(storeKey, JSON.stringify({ call: call, outbox: outbox }));
+      } catch (err) {
+        /* storage full or disabled: the page still works, only a reload would lose the call */
+      }
+    }
+
+    function uid() {
+      const bytes = new Uint8Array(16);
+      window.crypto.getRandomValues(bytes);
+      return Array.from(bytes, function (b) { return b.toString(16).padStart(2, '0'); }).join('');
+    }
+
+    /* ---- clocks ----------------------------------------------------------------------------------------------- */
+
+    function callSeconds() { return call ? Math.max(0, (Date.now() - call.startedAt) / 1000) : 0; }
+    function waitSeconds() {
+      if (!call) return 0;
+      return (call.waitMs + (call.waitSince ? Math.max(0, Date.now() - call.waitSince) : 0)) / 1000;
+    }
+    function clocks() {
+      return call ? { call_seconds: Math.floor(callSeconds()), wait_seconds: Math.floor(waitSeconds()) } : {};
+    }
+    function formatClock(seconds) {
+      const s = Math.floor(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+      const mm = String(m).padStart(2, '0') + ':' + String(r).padStart(2, '0');
+      return h ? h + ':' + mm : mm;
+    }
+
+    /* ---- network ---------------------------------------------------------------------------------------------- */
+
+    function post(url, body, signal) {
+      return fetch(url, {
+        method: 'POST', credentials: 'same-origin', signal: signal, body: JSON.stringify(body),
+        headers: { 'Content-Type': 'application/json', 'Accept': 'application/json', 'X-CSRF-Token': csrf },
+      }).then(function (response) {
+        return response.json().catch(function () { return null; }).then(function (data) {
+          if (!response.ok) {
+            const err = new Error((data && data.error) || ('HTTP ' + response.status));
+            err.status = response.status;
+            throw err;
+          }
+          return data;
+        });
+      });
+    }
+
+    /* A request with its own AbortController that also gives up after TIMEOUT_MS. */
+    function timedRequest(url, body) {
+      const controller = new AbortController();
+      const timer = setTimeout(function () { controller.timedOut = true; controller.abort(); }, TIMEOUT_MS);
+      controller.promise = post(url, body, controller.signal).finally(function () { clearTimeout(timer); });
+      return controller;
+    }
+
+    /* 'down' (no answer, 5xx, 429: retry), 'auth' (logged out), 'stale' (CSRF token changed) or 'bad' (this request
+     * will never succeed as sent). */
+    function failureKind(err) {
+      if (err.status === 401) return 'auth';
+      if (err.status === 400 && /CSRF/i.test(err.message)) return 'stale';
+      if (!err.status || err.status >= 500 || err.status === 429 || err.status === 408) return 'down';
+      return 'bad';
+    }
+
+    function connectionLost(kind) {
+      if (kind === 'auth') {
+        showBanner('登录已过期，请重新登录。通话记录已暂存，不会丢失。', '重新登录', urls.login);
+      } else if (kind === 'stale') {
+        showBanner('页面已过期，请刷新页面。通话记录已暂存，不会丢失。', '刷新', window.location.pathname);
+      } else {
+        failures += 1;
+        showBanner('连接中断，正在重试…');
+        scheduleRetry();
+      }
+      el.answers.classList.add('stale');
+    }
+
+    function connectionOk() {
+      if (!failures && el.banner.hidden) return;
+      failures = 0;
+      clearTimeout(retryTimer);
+      retryTimer = null;
+      el.banner.hidden = true;
+      el.answers.classList.remove('stale');
+      flushOutbox();
+    }
+
+    function showBanner(text, linkText, href) {
+      el.bannerText.textContent = text;
+      el.bannerLink.hidden = !linkText;
+      if (linkText) { el.bannerLink.textContent = linkText; el.bannerLink.href = href; }
+      el.banner.hidden = false;
+    }
+
+    function scheduleRetry() {
+      if (retryTimer) return;
+      const delay = Math.min(1000 * Math.pow(2, Math.min(failures - 1, 5)), RETRY_MAX_MS);
+      retryTimer = setTimeout(function () { retryTimer = null; retryNow(); }, delay);
+    }
+
+    /* One probe: the current text's answers if they are not on screen yet, otherwise a rules poll. */
+    function retryNow() {
+      const text = el.query.value.trim();
+      if (text && text !== view.query) requestAnswers(false); else poll(true);
+    }
+
+    /* ---- suggestions ------------------------------------------------------------------------------------------ */
+
+    function onType() {
+      clearTimeout(debounceTimer);
+      clearTimeout(settleTimer);
+      debounceTimer = setTimeout(function () { requestAnswers(false); }, DEBOUNCE_MS);
+      settleTimer = setTimeout(function () {
+        const text = el.query.value.trim();
+        if (text && (!call || text !== call.lastLogged)) requestAnswers(true);
+      }, SETTLE_MS);
+    }
+
+    /* Ask for answers to the current text. `log` marks a settled text: the server logs it and the call keeps it. */
+    function requestAnswers(log) {
+      clearTimeout(debounceTimer);
+      const text = el.query.value.trim();
+      if (!text) { clearAnswers(); return; }
+      if (!call) startCall();
+      // a request for other text is stale: cancel it (one for the same text may finish first and is kept)
+      pending.forEach(function (p) { if (p.text !== text) p.request.abort(); });
+      const request = timedRequest(urls.suggest, Object.assign({ text: text, k: ANSWERS, log: log }, clocks()));
+      const mySeq = ++seq, callId = call.id;
+      const entry = { request: request, text: text };
+      pending = pending.filter(function (p) { return p.text === text; }).concat([entry]);
+      request.promise.then(function (result) {
+        connectionOk();
+        if (!call || call.id !== callId) return;
+        if (mySeq > shownSeq) {
+          shownSeq = mySeq;
+          mergeRules(result);
+          showAnswers(text, result.answers || []);
+        }
+        if (log && view.query === text) keepText(text);
+      }).catch(function (err) {
+        if (request.signal.aborted && !request.timedOut) return;  // replaced by a newer request
+        const kind = failureKind(err);
+        if (kind === 'bad') setNotice(err.status === 413 ? '文字太长，请缩短到 2000 字以内。' : '无法查询：' + err.message, true);
+        else connectionLost(kind);
+      }).finally(function () {
+        pending = pending.filter(function (p) { return p !== entry; });
+      });
+    }
+
+    /* Re-check the rules with the clocks only (empty text: no search, nothing logged). */
+    function poll(probe) {
+      if (pollInflight || (!call && !probe)) return;
+      pollInflight = true;
+      const callId = call && call.id;
+      const request = timedRequest(urls.suggest, Object.assign({ text: '', k: 1, log: false }, clocks()));
+      request.promise.then(function (result) {
+        connectionOk();
+        if (call && call.id === callId) mergeRules(result);
+      }).catch(function (err) {
+        if (failureKind(err) !== 'bad') connectionLost(failureKind(err));
+      }).finally(function () { pollInflight = false; });
+    }
+
+    function keepText(text) {
+      if (call.lastLogged === text) return;
+      call.lastLogged = text;
+      call.texts.push(text);
+      view.answers.forEach(function (a) {
+        call.shown.push({ query: text, article_id: a.article_id, heading: a.heading, title: a.title });
+      });
+      save();
+      renderHistory();
+    }
+
+    /* The texts this call has looked up, newest first; clicking one searches it again. */
+    function renderHistory() {
+      const texts = call ? call.texts : [];
+      el.historyList.replaceChildren();
+      texts.slice().reverse().forEach(function (text) {
+        const li = document.createElement('li');
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.className = 'link history-item';
+        button.textContent = text;
+        li.appendChild(button);
+        el.historyList.appendChild(li);
+      });
+      el.historyCount.textContent = String(texts.length);
+      el.history.hidden = texts.length === 0;
+    }
+
+    el.historyList.addEventListener('click', function (event) {
+      const button = event.target.closest('.history-item');
+      if (!button) return;
+      el.query.value = button.textContent;
+      el.query.focus();
+      requestAnswers(false);
+    });
+
+    function answerKey(a) { return a.article_id + '\u0000' + a.heading; }
+
+    function showAnswers(text, answers) {
+      const same = text === view.query && answers.length === view.answers.length &&
+        answers.every(function (a, i) { return answerKey(a) === answerKey(view.answers[i]); });
+      view.answers = answers;
+      el.answers.classList.remove('stale');
+      if (same) return;  // keep the agent's selection and expanded sections
+      view.query = text;
+      view.selected = answers.length ? 0 : -1;
+      view.expanded.clear();
+      renderAnswers();
+    }
+
+    function clearAnswers() {
+      clearTimeout(settleTimer);
+      pending.forEach(function (p) { p.request.abort(); });
+      pending = [];
+      shownSeq = ++seq;
+      view.query = '';
+      view.answers = [];
+      view.selected = -1;
+      view.expanded.clear();
+      renderAnswers();
+    }
+
+    function articleUrl(a) {
+      return urls.article.replace('ARTICLE_ID', encodeURIComponent(a.article_id)) + '?h=' + encodeURIComponent(a.heading);
+    }
+
+    function renderAnswers() {
+      const answers = view.answers, text = view.query;
+      el.answers.replaceChildren();
+      el.idleHint.hidden = Boolean(text);
+      const weak = answers.length > 0 && answers[0].score <= WEAK_SCORE;
+      el.empty.hidden = !text || (answers.length > 0 && !weak);
+      if (text) {
+        el.emptyText.textContent = answers.length
+          ? '没有找到与「' + text + '」直接相关的内容，下面是最接近的文章：'
+          : '没有找到与「' + text + '」相关的内容。换个说法或用更短的关键词试试。';
+        el.broader.href = urls.search + '?q=' + encodeURIComponent(text);
+      }
+      el.answers.classList.toggle('weak', weak);
+      answers.forEach(function (a, index) {
+        const li = el.tplAnswer.content.firstElementChild.cloneNode(true);
+        const type = TYPE_LABELS[a.type] ? a.type : 'other';
+        li.id = 'answer-' + index;
+        li.dataset.index = String(index);
+        li.dataset.articleId = a.article_id;
+        const badge = li.querySelector('.badge');
+        badge.textContent = TYPE_LABELS[a.type] || a.type;
+        badge.classList.add('type-' + type);
+        li.querySelector('.ans-title').textContent = a.title;
+        li.querySelector('.ans-heading').textContent = a.heading;
+        li.querySelector('.ans-snippet').innerHTML = a.snippet;  // server-escaped, <mark> only
+        li.querySelector('.act-copy').textContent = (a.scripts && a.scripts.length) ? '复制话术' : '复制本段';
+        li.querySelector('.act-article').href = articleUrl(a);
+        el.answers.appendChild(li);
+        renderAnswerState(index);
+      });
+      updateSelection();
+    }
+
+    function answerItem(index) { return el.answers.children[index] || null; }
+
+    function renderAnswerState(index) {
+      const li = answerItem(index), a = view.answers[index];
+      if (!li || !a) return;
+      const open = view.expanded.has(index), body = li.querySelector('.ans-body');
+      if (open && !body.childElementCount) body.innerHTML = a.html;  // sanitised on the server
+      body.hidden = !open;
+      li.querySelector('.ans-snippet').hidden = open;
+      li.querySelector('.act-expand').textContent = open ? '收起' : '展开';
+      li.classList.toggle('open', open);
+      const vote = call && call.votes ? call.votes[answerKey(a)] : undefined;
+      li.querySelector('.act-yes').setAttribute('aria-pressed', String(vote === true));
+      li.querySelector('.act-no').setAttribute('aria-pressed', String(vote === false));
+    }
+
+    function updateSelection(scroll) {
+      Array.from(el.answers.children).forEach(function (li, index) {
+        const on = index === view.selected;
+        li.classList.toggle('selected', on);
+        if (on) li.setAttribute('aria-current', 'true'); else li.removeAttribute('aria-current');
+      });
+      if (view.selected >= 0) {
+        el.query.setAttribute('aria-activedescendant', 'answer-' + view.selected);
+        const li = answerItem(view.selected);
+        if (scroll && li) li.scrollIntoView({ block: 'nearest' });
+      } else {
+        el.query.removeAttribute('aria-activedescendant');
+      }
+    }
+
+    function move(step) {
+      if (!view.answers.length) return;
+      const n = view.answers.length;
+      view.selected = view.selected < 0 ? 0 : (view.selected + step + n) % n;
+      updateSelection(true);
+    }
+
+    /* ---- answer actions --------------------------------------------------------------------------------------- */
+
+    function noteOpened(a, action) {
+      if (!call) return;
+      call.opened.push({ article_id: a.article_id, heading: a.heading, action: action, at: Math.floor(callSeconds()) });
+      save();
+    }
+
+    function toggleExpand(index) {
+      const a = view.answers[index];
+      if (!a) return;
+      if (view.expanded.has(index)) view.expanded.delete(index);
+      else { view.expanded.add(index); noteOpened(a, 'expand'); }
+      view.selected = index;
+      renderAnswerState(index);
+      updateSelection();
+    }
+
+    function openArticle(index) {
+      const a = view.answers[index];
+      if (!a) return;
+      noteOpened(a, 'article');
+      window.open(articleUrl(a), '_blank', 'noopener');
+    }
+
+    function plainText(html) {
+      return new DOMParser().parseFromString(html, 'text/html').body.textContent.replace(/\n{3,}/g, '\n\n').trim();
+    }
+
+    function writeClipboard(text) {
+      const fallback = function () {
+        const area = document.createElement('textarea');
+        area.value = text;
+        area.setAttribute('readonly', '');
+        area.className = 'offscreen';
+        document.body.appendChild(area);
+        area.select();
+        const ok = document.execCommand('copy');
+        area.remove();
+        el.query.focus();
+        if (!ok) throw new Error('copy refused');
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        return navigator.clipboard.writeText(text).catch(fallback);
+      }
+      return Promise.resolve().then(fallback);
+    }
+
+    function copyAnswer(index) {
+      const a = view.answers[index];
+      if (!a) return;
+      const script = a.scripts && a.scripts.length;
+      const text = script ? a.scripts.join('\n\n') : plainText(a.html);
+      writeClipboard(text).then(function () {
+        noteOpened(a, 'copy');
+        setNotice(script ? '已复制话术：' + a.title : '已复制本段：' + a.title);
+      }, function () {
+        setNotice('无法复制到剪贴板，请展开后手动选择文字。', true);
+      });
+    }
+
+    function vote(index, helpful) {
+      const a = view.answers[index];
+      if (!a) return;
+      const key = answerKey(a);
+      if (call) {
+        if (call.votes[key] === helpful) return;
+        call.votes[key] = helpful;
+        call.feedback.push({ article_id: a.article_id, heading: a.heading, query: view.query, helpful: helpful });
+        save();
+      }
+      enqueue('feedback', urls.feedback,
+        { article_id: a.article_id, heading: a.heading, query: view.query.slice(0, 2000), helpful: helpful });
+      renderAnswerState(index);
+      setNotice(helpful ? '已记录：有用。谢谢反馈。' : '已记录：没用。编辑会据此改进内容。');
+    }
+
+    el.answers.addEventListener('click', function (event) {
+      const li = event.target.closest('.ans');
+      if (!li) return;
+      const index = Number(li.dataset.index);
+      const button = event.target.closest('.act');
+      view.selected = index;
+      updateSelection();
+      if (!button) return;
+      if (button.classList.contains('act-expand')) toggleExpand(index);
+      else if (button.classList.contains('act-copy')) copyAnswer(index);
+      else if (button.classList.contains('act-yes')) vote(index, true);
+      else if (button.classList.contains('act-no')) vote(index, false);
+      else if (button.classList.contains('act-article')) noteOpened(view.answers[index], 'article');
+    });
+
+    /* ---- disclosures and escalations (for the whole call) ----------------------------------------------------- */
+
+    function mergeRules(result) {
+      if (!call) return;
+      let added = [];
+      (result.disclosures || []).forEach(function (d) {
+        if (call.disclosures.some(function (x) { return x.id === d.id; })) return;
+        call.disclosures.push({ id: d.id, title: d.title, text: d.text, reason: d.reason, how: d.how,
+          fired_at: Math.floor(callSeconds()), ticked: false, ticked_at: null });
+        added.push('须告知：' + d.title);
+      });
+      (result.escalations || []).forEach(function (e) {
+        if (call.escalations.some(function (x) { return x.id === e.id; })) return;
+        call.escalations.push({ id: e.id, title: e.title, steps: e.steps || [], reason: e.reason, how: e.how,
+          fired_at: Math.floor(callSeconds()), handled: false });
+        added.push('需要升级：' + e.title);
+      });
+      if (!added.length) return;
+      save();
+      renderRules();
+      setNotice(added.join('；'));
+    }
+
+    /* Keep `container`'s children in step with `items` (keyed by id): new items are built once (and flash),
+     * existing ones only have their state updated, so a tick never replaces the element under the pointer. */
+    function syncList(container, items, build, update) {
+      const existing = new Map(Array.from(container.children).map(function (node) { return [node.dataset.id, node]; }));
+      items.forEach(function (item, index) {
+        let node = existing.get(item.id);
+        if (!node) {
+          node = build(item);
+          node.dataset.id = item.id;
+          node.classList.add('fresh');
+        }
+        existing.delete(item.id);
+        update(node, item);
+        if (container.children[index] !== node) container.insertBefore(node, container.children[index] || null);
+      });
+      existing.forEach(function (node) { node.remove(); });
+    }
+
+    function buildEscalation(e) {
+      const card = el.tplEscalation.content.firstElementChild.cloneNode(true);
+      card.querySelector('.esc-title').textContent = e.title;
+      card.querySelector('.why').textContent = '触发：' + e.reason + ' · ' + formatClock(e.fired_at);
+      const steps = card.querySelector('.esc-steps');
+      e.steps.forEach(function (step) {
+        const li = document.createElement('li');
+        li.textContent = step;
+        steps.appendChild(li);
+      });
+      return card;
+    }
+
+    function buildDisclosure(d) {
+      const li = el.tplDisclosure.content.firstElementChild.cloneNode(true);
+      li.querySelector('.disc-check').setAttribute('aria-describedby', 'say-' + d.id);
+      li.querySelector('.disc-title').textContent = d.title;
+      const say = li.querySelector('.disc-say');
+      say.id = 'say-' + d.id;
+      say.textContent = d.text;
+      li.querySelector('.why').textContent = '触发：' + d.reason + ' · ' + formatClock(d.fired_at);
+      return li;
+    }
+
+    function renderRules() {
+      const escalations = call ? call.escalations : [], disclosures = call ? call.disclosures : [];
+      syncList(el.escList, escalations, buildEscalation, function (card, e) {
+        card.classList.toggle('handled', e.handled);
+        card.querySelector('.esc-done').textContent = e.handled ? '已处理（点此重新打开）' : '标记已处理';
+      });
+      el.escPanel.hidden = escalations.length === 0;
+      el.escPanel.classList.toggle('all-handled',
+        escalations.length > 0 && escalations.every(function (e) { return e.handled; }));
+
+      syncList(el.discList, disclosures, buildDisclosure, function (li, d) {
+        li.classList.toggle('ticked', d.ticked);
+        li.querySelector('.disc-check').checked = d.ticked;
+      });
+      const ticked = disclosures.filter(function (d) { return d.ticked; }).length;
+      el.discCount.textContent = ticked + '/' + disclosures.length + ' 已说明';
+      el.discPanel.hidden = disclosures.length === 0;
+      el.discPanel.classList.toggle('done', disclosures.length > 0 && ticked === disclosures.length);
+
+      const openEscalations = escalations.filter(function (e) { return !e.handled; }).length;
+      el.chipEsc.hidden = !openEscalations;
+      el.chipEsc.textContent = '升级待处理 ' + openEscalations;
+      el.chipDisc.hidden = ticked === disclosures.length;
+      el.chipDisc.textContent = '须告知未说明 ' + (disclosures.length - ticked);
+    }
+
+    function setTicked(id, ticked) {
+      const d = call && call.disclosures.find(function (x) { return x.id === id; });
+      if (!d) return;
+      d.ticked = ticked;
+      d.ticked_at = ticked ? Math.floor(callSeconds()) : null;
+      save();
+      renderRules();
+    }
+
+    function tickNext() {
+      const d = call && call.disclosures.find(function (x) { return !x.ticked; });
+      if (d) { setTicked(d.id, true); setNotice('已勾选：' + d.title); }
+    }
+
+    el.discList.addEventListener('change', function (event) {
+      if (!event.target.classList.contains('disc-check')) return;
+      setTicked(event.target.closest('.disc').dataset.id, event.target.checked);
+      el.query.focus();
+    });
+
+    el.escList.addEventListener('click', function (event) {
+      if (!event.target.classList.contains('esc-done')) return;
+      const e = call && call.escalations.find(function (x) { return x.id === event.target.closest('.esc').dataset.id; });
+      if (!e) return;
+      e.handled = !e.handled;
+      save();
+      renderRules();
+      el.query.focus();
+    });
+
+    /* ---- the call --------------------------------------------------------------------------------------------- */
+
+    function startCall() {
+      if (call) return;
+      call = { id: uid(), startedAt: Date.now(), startedIso: new Date().toISOString(), waitMs: 0, waitSince: null,
+        lastLogged: '', texts: [], shown: [], opened: [], feedback: [], votes: {}, disclosures: [], escalations: [] };
+      save();
+      renderCall();
+      renderRules();
+      setNotice('通话开始计时。');
+    }
+
+    function toggleWait() {
+      if (!call) return;
+      if (call.waitSince) {
+        call.waitMs += Math.max(0, Date.now() - call.waitSince);
+        call.waitSince = null;
+        setNotice('客户等待结束。');
+      } else {
+        call.waitSince = Date.now();
+        setNotice('客户等待计时中。');
+      }
+      save();
+      renderCall();
+    }
+
+    function requestEnd() {
+      if (!call) return;
+      const open = call.disclosures.filter(function (d) { return !d.ticked; });
+      if (!open.length) { finishCall(false); return; }
+      el.endList.replaceChildren();
+      open.forEach(function (d) {
+        const li = document.createElement('li');
+        li.textContent = d.title;
+        el.endList.appendChild(li);
+      });
+      el.dialog.showModal();
+      el.endBack.focus();
+    }
+
+    function finishCall(confirmedUnticked) {
+      if (!call) return;
+      if (call.waitSince) { call.waitMs += Math.max(0, Date.now() - call.waitSince); call.waitSince = null; }
+      const duration = Math.floor(callSeconds());
+      const record = {
+        client_id: call.id, started_at: call.startedIso,
+        ended_at: new Date(call.startedAt + duration * 1000).toISOString(),
+        duration_seconds: duration, wait_seconds: Math.min(Math.floor(call.waitMs / 1000), duration),
+        texts: call.texts, answers_shown: call.shown, answers_opened: call.opened, feedback: call.feedback,
+        disclosures: call.disclosures.map(function (d) {
+          return { id: d.id, title: d.title, reason: d.reason, how: d.how, fired_at: d.fired_at,
+            ticked: d.ticked, ticked_at: d.ticked_at };
+        }),
+        escalations: call.escalations.map(function (e) {
+          return { id: e.id, title: e.title, reason: e.reason, how: e.how, fired_at: e.fired_at, handled: e.handled };
+        }),
+        unticked_confirmed: confirmedUnticked,
+      };
+      call = null;
+      el.query.value = '';
+      clearAnswers();
+      renderCall();
+      renderRules();
+      renderHistory();
+      enqueue('call', urls.calls, record);
+      setNotice('通话已结束，正在保存通话记录…');
+      el.query.focus();
+    }
+
+    function renderCall() {
+      const active = Boolean(call), waiting = Boolean(call && call.waitSince);
+      el.callState.dataset.state = active ? (waiting ? 'waiting' : 'active') : 'idle';
+      el.callLabel.textContent = active ? (waiting ? '客户等待中' : '通话中') : '未在通话';
+      el.callTime.textContent = active ? formatClock(callSeconds()) : '--:--';
+      el.waitTime.textContent = formatClock(waitSeconds());
+      el.waitBtn.disabled = !active;
+      el.waitBtn.setAttribute('aria-pressed', String(waiting));
+      el.callBtn.textContent = active ? '结束通话' : '开始通话';
+      el.callBtn.classList.toggle('danger', active);
+      el.callBtn.classList.toggle('primary', !active);
+    }
+
+    el.callBtn.addEventListener('click', function () { if (call) requestEnd(); else startCall(); el.query.focus(); });
+    el.waitBtn.addEventListener('click', function () { toggleWait(); el.query.focus(); });
+    el.endBack.addEventListener('click', function () { el.dialog.close(); });
+    el.endAnyway.addEventListener('click', function () { el.dialog.close(); finishCall(true); });
+    el.dialog.addEventListener('close', function () { el.query.focus(); });
+
+    /* ---- uploads (call records, feedback): kept until the server accepts them --------------------------------- */
+
+    function enqueue(kind, url, body) {
+      outbox.push({ id: uid(), kind: kind, url: url, body: body });
+      save();
+      flushOutbox();
+    }
+
+    function flushOutbox() {
+      if (flushing || !outbox.length) return;
+      flushing = true;
+      const item = outbox[0];
+      post(item.url, item.body).then(function (data) {
+        outbox.shift();
+        save();
+        flushing = false;
+        if (item.kind === 'call') {
+          root.dataset.savedCall = String(data.id);
+          setNotice('通话记录已保存（编号 ' + data.id + '）。');
+        }
+        connectionOk();
+        flushOutbox();
+      }, function (err) {
+        flushing = false;
+        const kind = failureKind(err);
+        if (kind === 'bad') {  // refused as sent: retrying cannot help, say so instead of looping
+          outbox.shift();
+          save();
+          setNotice((item.kind === 'call' ? '通话记录' : '反馈') + '未能保存：' + err.message, true);
+          flushOutbox();
+        } else {
+          connectionLost(kind);
+        }
+      });
+    }
+
+    /* ---- messages --------------------------------------------------------------------------------------------- */
+
+    function setNotice(text, isError) {
+      el.notice.textContent = text;
+      el.notice.classList.toggle('error', Boolean(isError));
+    }
+
+    /* ---- keyboard --------------------------------------------------------------------------------------------- */
+
+    function isEditable(node) {
+      return node && (node.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(node.tagName));
+    }
+
+    const altKeys = {
+      KeyS: startCall,
+      KeyX: requestEnd,
+      KeyW: toggleWait,
+      KeyK: tickNext,
+      KeyC: function () { copyAnswer(view.selected); },
+      KeyO: function () { openArticle(view.selected); },
+      KeyY: function () { vote(view.selected, true); },
+      KeyN: function () { vote(view.selected, false); },
+    };
+
+    document.addEventListener('keydown', function (event) {
+      if (event.isComposing || event.keyCode === 229 || el.dialog.open) return;  // IME, or the dialog's own keys
+      if (event.altKey && !event.ctrlKey && !event.metaKey) {
+        const action = altKeys[event.code];
+        if (action) { event.preventDefault(); action(); }
+        return;
+      }
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (document.activeElement !== el.query) {
+        if (event.key === '/' && !isEditable(document.activeElement)) { event.preventDefault(); el.query.focus(); }
+        return;
+      }
+      if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+        event.preventDefault();
+        move(event.key === 'ArrowDown' ? 1 : -1);
+      } else if (event.key === 'Enter') {
+        event.preventDefault();
+        const text = el.query.value.trim();
+        if (text && text !== view.query) requestAnswers(true);
+        else if (view.selected >= 0) toggleExpand(view.selected);
+      } else if (event.key === 'Escape') {
+        event.preventDefault();
+        if (view.expanded.size) {
+          const open = Array.from(view.expanded);
+          view.expanded.clear();
+          open.forEach(renderAnswerState);
+        } else if (el.query.value) {
+          el.query.value = '';
+          clearAnswers();
+        }
+      }
+    });
+
+    el.query.addEventListener('input', function (event) { if (!event.isComposing) onType(); });
+    el.query.addEventListener('compositionend', onType);
+    window.addEventListener('online', retryNow);
+
+    /* ---- start ------------------------------------------------------------------------------------------------ */
+
+    load();
+    renderCall();
+    renderRules();
+    renderHistory();
+    renderAnswers();
+    setInterval(function () { if (call) renderCall(); }, 1000);
+    setInterval(function () { if (call && !retryTimer) poll(false); }, POLL_MS);
+    if (call) poll(false);
+    flushOutbox();
+    el.query.focus();
+  }
+}());
