@@ -8,6 +8,7 @@ from flask import Flask, jsonify, redirect, url_for
 from kb.config import Settings
 from kb.db import Database
 from kb.engine import KnowledgeBase
+import kb.training  # noqa: F401  (registers the training tables before db.create_all())
 
 from . import auth, cli, querylog, security
 
@@ -52,7 +53,8 @@ def create_app(config: dict | None = None) -> Flask:
     from .agent import bp as agent_bp
     from .api import bp as api_bp
     from .search_page import bp as search_bp
-    for blueprint in (auth.bp, api_bp, search_bp, agent_bp):
+    from .training import bp as training_bp
+    for blueprint in (auth.bp, api_bp, search_bp, agent_bp, training_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/")
