@@ -118,3 +118,25 @@ class Feedback(Base):
     heading: Mapped[str] = mapped_column(String(300), default="")
     query: Mapped[str] = mapped_column(String(2000), default="")
     helpful: Mapped[bool] = mapped_column(Boolean)
+
+
+class ArticleDraft(Base):
+    """Unpublished work on one article (new or existing), shared by all editors.
+
+    ``fields_json`` keeps the form exactly as typed (even when it does not validate yet), so nothing is lost.
+    ``revision`` counts saves: a save must name the revision it started from, so one editor never silently
+    overwrites another's newer draft. ``base_version`` is the published version the draft started from (0: new).
+    """
+
+    __tablename__ = "article_drafts"
+    article_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    base_version: Mapped[int] = mapped_column(Integer, default=0)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    fields_json: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def fields(self) -> dict:
+        return json.loads(self.fields_json)

@@ -52,9 +52,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     from .agent import bp as agent_bp
     from .api import bp as api_bp
+    from .editor import bp as editor_bp
     from .search_page import bp as search_bp
     from .training import bp as training_bp
-    for blueprint in (auth.bp, api_bp, search_bp, agent_bp, training_bp):
+    for blueprint in (auth.bp, api_bp, search_bp, agent_bp, training_bp, editor_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/")
