@@ -59,6 +59,12 @@ def test_sidebar_call_from_first_question_to_stored_record(page, private_server)
     page.keyboard.press("Alt+C")
     expect(page.locator("#notice")).to_contain_text("已复制")
     assert "挂失" in page.evaluate("navigator.clipboard.readText()")
+    with page.context.expect_page() as opened:
+        page.keyboard.press("Alt+O")  # the whole article, scrolled to this section
+    article = opened.value
+    expect(article.locator("h1")).to_contain_text("银行卡挂失与冻结")
+    expect(article.locator(".article-body .target-head")).to_have_text(first.locator(".ans-heading").inner_text())
+    article.close()
     first.locator(".act-yes").click()
     expect(first.locator(".act-yes")).to_have_attribute("aria-pressed", "true")
 
@@ -104,7 +110,7 @@ def test_sidebar_call_from_first_question_to_stored_record(page, private_server)
     assert WEALTH in data["disclosures_required"] and data["disclosures_ticked"] == data["disclosures_required"]
     assert len(data["disclosures_required"]) == required and data["unticked_confirmed"] is False
     assert [e["id"] for e in data["escalations"]] == [REGULATOR]
-    assert {"expand", "copy"} <= {o["action"] for o in data["answers_opened"]}
+    assert {"expand", "copy", "article"} <= {o["action"] for o in data["answers_opened"]}
     assert any(a["article_id"] == "lost-card-freeze" for a in data["answers_shown"])
     assert data["feedback"] == [{"article_id": "lost-card-freeze", "heading": feedback.heading,
                                  "query": "卡丢了怎么办", "helpful": True}]
@@ -167,3 +173,45 @@ def test_nothing_found_is_said_plainly_and_typed_markup_stays_text(page, private
     href = page.locator("#broader").get_attribute("href")
     assert href == "/search?q=%3Cimg%20src%3Dq%20id%3Dinjected%3E%E7%81%AB%E6%98%9F%E7%A7%BB%E6%B0%91"
     assert page.locator("#injected").count() == 0
+
+
+def test_a_settled_text_raises_its_disclosure_after_the_agent_moved_on(page, private_server):
+    """The answer for 「这个理财保本吗」 is held back until the agent is already on the next question: its disclosure
+    must still join the checklist, and its answers must not replace the newer ones."""
+    open_sidebar(page, private_server.url)
+    held = []
+
+    def slow_wealth_answer(route):
+        if "保本" not in (route.request.post_data or ""):
+            route.continue_()
+        elif route.request.post_data_json.get("log"):
+            held.append(route)
+        else:
+            route.fulfill(json={"answers": [], "disclosures": [], "escalations": []})
+
+    page.route("**/api/suggest", slow_wealth_answer)
+    page.keyboard.type("这个理财保本吗")
+    page.keyboard.press("Enter")  # counts as typed at once
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the settled request was never sent"
+    ask(page, "卡丢了怎么办")
+    first = page.locator("#answers .ans").first
+    expect(first).to_have_attribute("data-article-id", "lost-card-freeze")
+    held[0].continue_()
+    expect(page.locator(f"#disc-list .disc[data-id={WEALTH}]")).to_be_visible()
+    expect(first).to_have_attribute("data-article-id", "lost-card-freeze")
+    expect(page.locator("#history-list li")).to_have_text(["卡丢了怎么办", "这个理财保本吗"])
+
+
+def test_a_reload_keeps_the_call_in_progress(page, private_server):
+    open_sidebar(page, private_server.url)
+    ask(page, "这个理财保本吗")
+    expect(page.locator(f"#disc-list .disc[data-id={WEALTH}]")).to_be_visible()
+    page.reload()
+    expect(page.locator("#call-state")).to_have_attribute("data-state", "active")
+    expect(page.locator(f"#disc-list .disc[data-id={WEALTH}] .disc-say")).to_contain_text("不保证本金")
+    expect(page.locator("#history-list li")).to_have_text(["这个理财保本吗"])
+    assert page.evaluate("document.activeElement.id") == "query"

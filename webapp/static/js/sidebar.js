@@ -9,8 +9,8 @@
   'use strict';
 
   const DEBOUNCE_MS = 150;     // pause in typing before asking for suggestions
-  const SETTLE_MS = 1200;      // pause after which the text counts as "typed" (logged on the server, kept in the record)
-  const POLL_MS = 15000;       // rules are re-checked this often with the clocks, so timer escalations fire by themselves
+  const SETTLE_MS = 1200;      // pause after which the text counts as typed (logged, kept in the call record)
+  const POLL_MS = 15000;       // rules are re-checked this often with the clocks: timer escalations fire by themselves
   const TIMEOUT_MS = 10000;    // a request that takes longer counts as a lost connection
   const RETRY_MAX_MS = 15000;  // back-off ceiling while the server is unreachable
   const ANSWERS = 5;
@@ -31,7 +31,7 @@
     const wanted = new URLSearchParams(window.location.search).get('h');
     if (!wanted) return;
     const last = wanted.split('›').pop().trim();
-    const headings = Array.from(article.querySelectorAll('.article-body h1, .article-body h2, .article-body h3, .article-body h4'));
+    const headings = Array.from(article.querySelectorAll('.article-body :is(h1, h2, h3, h4)'));
     const heading = headings.find(function (h) { return h.textContent.trim() === last; });
     if (!heading) return;
     const level = Number(heading.tagName.slice(1));
@@ -67,7 +67,7 @@
     const view = { query: '', answers: [], selected: -1, expanded: new Set() };
     let seq = 0;         // number of the latest answer request sent
     let shownSeq = 0;    // number of the request whose answers are on screen: an older one never replaces it
-    let pending = [];    // answer requests in flight, each {request, text}
+    let pending = [];    // answer requests in flight, each {request, text, log}
     let debounceTimer = null, settleTimer = null, pollInflight = false;
     let failures = 0, retryTimer = null, flushing = false;
 
@@ -76,7 +76,8 @@
     function load() {
       try {
         const saved = JSON.parse(window.localStorage.getItem(storeKey) || '{}');
-        call = saved.call || null;
+        call = saved.call && saved.call.id && saved.call.startedAt && Array.isArray(saved.call.unchecked)
+          ? saved.call : null;
         outbox = Array.isArray(saved.outbox) ? saved.outbox : [];
       } catch (err) {
         call = null; outbox = [];
@@ -168,6 +169,7 @@
       retryTimer = null;
       el.banner.hidden = true;
       el.answers.classList.remove('stale');
+      recheck();
       flushOutbox();
     }
 
@@ -202,32 +204,46 @@
       }, SETTLE_MS);
     }
 
-    /* Ask for answers to the current text. `log` marks a settled text: the server logs it and the call keeps it. */
+    /* Ask for answers to the current text. `log` marks a settled text: the call keeps it and the server logs it. */
     function requestAnswers(log) {
       clearTimeout(debounceTimer);
       const text = el.query.value.trim();
       if (!text) { clearAnswers(); return; }
       if (!call) startCall();
-      // a request for other text is stale: cancel it (one for the same text may finish first and is kept)
-      pending.forEach(function (p) { if (p.text !== text) p.request.abort(); });
+      // keystroke requests for other text are stale: cancel them. Settled ones finish, because what the customer
+      // said must still raise its disclosures even when the agent has moved on before the answer came.
+      pending.forEach(function (p) { if (p.text !== text && !p.log) p.request.abort(); });
+      if (log) keepText(text);
+      send(text, log);
+    }
+
+    function send(text, log) {
       const request = timedRequest(urls.suggest, Object.assign({ text: text, k: ANSWERS, log: log }, clocks()));
       const mySeq = ++seq, callId = call.id;
-      const entry = { request: request, text: text };
-      pending = pending.filter(function (p) { return p.text === text; }).concat([entry]);
+      const entry = { request: request, text: text, log: log };
+      pending = pending.filter(function (p) { return !p.request.signal.aborted; }).concat([entry]);
       request.promise.then(function (result) {
         connectionOk();
         if (!call || call.id !== callId) return;
-        if (mySeq > shownSeq) {
+        const current = text === el.query.value.trim();
+        if (current || log) mergeRules(result);
+        if (current && mySeq > shownSeq) {  // never an older answer over a newer one, nor one for other text
           shownSeq = mySeq;
-          mergeRules(result);
           showAnswers(text, result.answers || []);
         }
-        if (log && view.query === text) keepText(text);
+        if (log) keepShown(text, result.answers || []);
       }).catch(function (err) {
         if (request.signal.aborted && !request.timedOut) return;  // replaced by a newer request
         const kind = failureKind(err);
-        if (kind === 'bad') setNotice(err.status === 413 ? '文字太长，请缩短到 2000 字以内。' : '无法查询：' + err.message, true);
-        else connectionLost(kind);
+        if (kind === 'bad') {
+          setNotice(err.status === 413 ? '文字太长，请缩短到 2000 字以内。' : '无法查询：' + err.message, true);
+          return;
+        }
+        if (log && call && call.id === callId && call.unchecked.indexOf(text) < 0) {
+          call.unchecked.push(text);
+          save();
+        }
+        connectionLost(kind);
       }).finally(function () {
         pending = pending.filter(function (p) { return p !== entry; });
       });
@@ -247,15 +263,29 @@
       }).finally(function () { pollInflight = false; });
     }
 
+    /* Settled texts whose request failed are sent again once the server answers: their rules must still fire. */
+    function recheck() {
+      if (!call || !call.unchecked.length) return;
+      const texts = call.unchecked;
+      call.unchecked = [];
+      save();
+      texts.forEach(function (text) { send(text, true); });
+    }
+
     function keepText(text) {
       if (call.lastLogged === text) return;
       call.lastLogged = text;
       call.texts.push(text);
-      view.answers.forEach(function (a) {
+      save();
+      renderHistory();
+    }
+
+    function keepShown(text, answers) {
+      if (!call || call.shown.some(function (s) { return s.query === text; })) return;
+      answers.forEach(function (a) {
         call.shown.push({ query: text, article_id: a.article_id, heading: a.heading, title: a.title });
       });
       save();
-      renderHistory();
     }
 
     /* The texts this call has looked up, newest first; clicking one searches it again. */
@@ -299,8 +329,7 @@
 
     function clearAnswers() {
       clearTimeout(settleTimer);
-      pending.forEach(function (p) { p.request.abort(); });
-      pending = [];
+      pending.forEach(function (p) { if (!p.log) p.request.abort(); });  // settled ones still bring their rules
       shownSeq = ++seq;
       view.query = '';
       view.answers = [];
@@ -310,7 +339,8 @@
     }
 
     function articleUrl(a) {
-      return urls.article.replace('ARTICLE_ID', encodeURIComponent(a.article_id)) + '?h=' + encodeURIComponent(a.heading);
+      return urls.article.replace('ARTICLE_ID', encodeURIComponent(a.article_id)) +
+        '?h=' + encodeURIComponent(a.heading);
     }
 
     function renderAnswers() {
@@ -589,7 +619,8 @@
 
     el.escList.addEventListener('click', function (event) {
       if (!event.target.classList.contains('esc-done')) return;
-      const e = call && call.escalations.find(function (x) { return x.id === event.target.closest('.esc').dataset.id; });
+      const id = event.target.closest('.esc').dataset.id;
+      const e = call && call.escalations.find(function (x) { return x.id === id; });
       if (!e) return;
       e.handled = !e.handled;
       save();
@@ -602,7 +633,8 @@
     function startCall() {
       if (call) return;
       call = { id: uid(), startedAt: Date.now(), startedIso: new Date().toISOString(), waitMs: 0, waitSince: null,
-        lastLogged: '', texts: [], shown: [], opened: [], feedback: [], votes: {}, disclosures: [], escalations: [] };
+        lastLogged: '', texts: [], unchecked: [], shown: [], opened: [], feedback: [], votes: {},
+        disclosures: [], escalations: [] };
       save();
       renderCall();
       renderRules();
@@ -791,7 +823,7 @@
     renderAnswers();
     setInterval(function () { if (call) renderCall(); }, 1000);
     setInterval(function () { if (call && !retryTimer) poll(false); }, POLL_MS);
-    if (call) poll(false);
+    if (call) { poll(false); recheck(); }
     flushOutbox();
     el.query.focus();
   }
