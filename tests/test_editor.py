@@ -242,10 +242,14 @@ def test_drafts_never_overwrite_a_newer_draft(copy_app):
     assert "有一份未发布的草稿" in text(first.get(f"/editor/articles/{ARTICLE}"))
     # Publishing from the draft removes it; the published article is unchanged by the refused save.
     form = open_form(first)
+    stale_copy = open_form(second)
     assert submit(first, form, "publish", title="银行卡挂失与冻结").status_code == 302
     with copy_app.extensions["kb.db"].session() as s:
         assert s.get(ArticleDraft, ARTICLE) is None
     assert "草稿甲" in current_article(copy_app.extensions["kb.settings"])[0].body
+    # Saving over a draft that was published meanwhile is refused too, with the text kept.
+    gone = submit(second, stale_copy, "draft", body=stale_copy["body"] + "\n\n草稿丙。")
+    assert gone.status_code == 409 and "已被发布或丢弃" in text(gone) and "草稿丙。</textarea>" in text(gone)
 
 
 def test_new_article_draft_then_publish_and_id_rules(copy_app):
