@@ -1,6 +1,7 @@
 """Engine and session factory. SQLite gets WAL and a busy timeout so readers and one writer coexist."""
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
@@ -11,8 +12,11 @@ from .models import Base
 
 
 def make_engine(url: str) -> Engine:
+    """``KB_DB_BUSY_TIMEOUT`` (seconds, default 15): how long a write waits for another writer's lock before the
+    request fails with a clear "database busy" error instead of hanging."""
     is_sqlite = url.startswith("sqlite")
-    engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False} if is_sqlite else {})
+    timeout = float(os.environ.get("KB_DB_BUSY_TIMEOUT", "15"))
+    engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False} if is_sqlite else {})
     if is_sqlite:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):

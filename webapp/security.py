@@ -5,7 +5,8 @@ import hmac
 import secrets
 
 from flask import Flask, abort, jsonify, render_template, request, session
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -55,6 +56,18 @@ def init_app(app: Flask) -> None:
         if wants_json():
             return jsonify(error=exc.description or exc.name, status=exc.code), exc.code
         return render_template("error.html", error=exc), exc.code
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: OperationalError):
+        """A locked, read-only or full database is an outage to retry, not a bug: 503 saying nothing was saved."""
+        problem = str(exc.orig).lower()
+        if not any(word in problem for word in ("locked", "busy", "readonly", "read-only", "disk", "full")):
+            return unexpected(exc)
+        app.logger.warning("database unavailable on %s: %s", request.path, exc.orig)
+        response = app.make_response(http_error(ServiceUnavailable(
+            "数据库暂时无法写入（正忙或只读），本次操作没有保存任何内容。请返回上一页（已填写的内容仍在），稍后重试。")))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
