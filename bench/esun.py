@@ -17,6 +17,7 @@ from indexer.build import build_index  # noqa: E402
 from kb.db import Database  # noqa: E402
 from kb.engine import KnowledgeBase  # noqa: E402
 from kb.faq import faq_articles  # noqa: E402
+from kb.search import FusionParams  # noqa: E402
 from kb.store import import_articles  # noqa: E402
 
 DEPTH = 50
@@ -47,6 +48,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED / "bench" / "esun-faq")
     parser.add_argument("--keep", action="store_true", help="keep the temporary KB (prints its path)")
+    parser.add_argument("--sweep", action="store_true", help="also print hybrid results for other dense weights")
     args = parser.parse_args()
     corpus, cases = load(args.data)
     settings = temp_settings("esun")
@@ -56,6 +58,12 @@ def main() -> int:
         report = build_index(settings, db, incremental=False)
         print(f"index: {report.summary()}", file=sys.stderr)
         kb = KnowledgeBase(settings)
+        if args.sweep:
+            for weight in (0.3, 0.4, 0.5, 0.6, 0.7):
+                kb.params = FusionParams(dense_weight=weight)
+                r = evaluate(kb, cases, "hybrid")
+                print(f"sweep dense_weight={weight:.1f} R@1={r['R@1']:.2f} R@5={r['R@5']:.2f} MRR={r['MRR']:.3f}")
+            kb.params = FusionParams()
         results = {mode: evaluate(kb, cases, mode) for mode in ("hybrid", "keyword", "dense")}
         for mode, r in results.items():
             print(f"{mode:8s} R@1={r['R@1']:.2f} R@5={r['R@5']:.2f} MRR={r['MRR']:.3f}  ({len(cases)} questions, "

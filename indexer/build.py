@@ -25,7 +25,7 @@ from kb.config import Settings
 from kb.db import Database
 from kb.encoders import Encoder, create_encoder
 from kb.generation import MANIFEST, current_generation
-from kb.keyword import make_schema
+from kb.keyword import make_schema, weighted_text
 from kb.normalize import normalize
 from kb.render import plain_text, quote_blocks, render_markdown
 from kb.rules import BACKGROUND_LIMIT, train_rule_classifiers
@@ -35,7 +35,9 @@ from .embed_cache import EmbeddingCache, text_key
 from .generations import activate, new_generation_dir, prune
 from .progress import Progress
 
-FORMAT = 2
+FORMAT = 4
+# Chunk count from which a full build uses an IVF index (see new_dense_index and bench/latency.py).
+IVF_THRESHOLD = 20_000
 
 
 @dataclass
@@ -110,6 +112,18 @@ class Embedder:
         return np.vstack([found[k] for k in keys]).astype(np.float32)
 
 
+def new_dense_index(vectors: np.ndarray) -> faiss.Index:
+    """Exact inner product for small collections; past IVF_THRESHOLD chunks an inverted-file index (trained on the
+    full build's vectors, kept by later updates) scans a few percent of the vectors instead of all of them."""
+    dim = vectors.shape[1]
+    if len(vectors) < IVF_THRESHOLD:
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    nlist = int(np.sqrt(len(vectors)))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.train(vectors)
+    return index
+
+
 def background_texts(records) -> list[str]:
     """What agents ask that is not a rule: the KB's titles, section headings and aliases (a capped, stable sample)."""
     texts = set()
@@ -124,9 +138,9 @@ def background_texts(records) -> list[str]:
 
 
 def _whoosh_doc(cid: int, record: dict) -> dict:
-    return {"cid": cid, "article_id": record["article_id"], "type": record["type"], "title": record["title"],
-            "aliases": " ".join(record["aliases"]), "headings": record["heading"], "tags": " ".join(record["tags"]),
-            "body": record["plain"]}
+    text = weighted_text({"title": record["title"], "aliases": " ".join(record["aliases"]),
+                          "headings": record["heading"], "tags": " ".join(record["tags"]), "body": record["plain"]})
+    return {"cid": cid, "article_id": record["article_id"], "type": record["type"], "text": text}
 
 
 @contextmanager
@@ -223,14 +237,14 @@ def _write_generation(generation: Path, published: list[tuple[int, Article]], ba
     ix.close()
 
     # Dense index: ids are chunk ids, so removal and addition are by id.
+    vectors = embedder.embed([passage_text(r) for _, r in new_records], "passage", "chunks")
     if base is not None:
         dense = faiss.read_index(str(base / "dense.faiss"))
         if removed_cids:
             dense.remove_ids(np.asarray(removed_cids, dtype=np.int64))
     else:
-        dense = faiss.IndexIDMap2(faiss.IndexFlatIP(encoder.dim))
+        dense = new_dense_index(vectors)
     if new_records:
-        vectors = embedder.embed([passage_text(r) for _, r in new_records], "passage", "chunks")
         dense.add_with_ids(vectors, np.asarray([cid for cid, _ in new_records], dtype=np.int64))
     faiss.write_index(dense, str(generation / "dense.faiss"))
 
@@ -246,15 +260,16 @@ def _write_generation(generation: Path, published: list[tuple[int, Article]], ba
         owners.extend([index] * len(texts))
         examples.extend(texts)
     example_vectors = embedder.embed(examples, "query", "rule examples")
-    background = background_texts(chunks.values())
-    # The classifiers depend only on the examples and the background texts: reuse them when neither changed
-    # (an edit to an article body), which keeps publish-to-searchable fast.
-    model_key = text_key(json.dumps([encoder.model_id, examples, owners, background], ensure_ascii=False))
+    # The classifiers are retrained when a rule's examples change and on every full build. An update that changes
+    # only answer articles keeps them: the background (negatives) is then a little stale, which is harmless, and
+    # retraining on every publish would cost seconds on the publish-to-searchable path.
+    model_key = text_key(json.dumps([encoder.model_id, examples, owners], ensure_ascii=False))
     if base is not None and base_manifest.get("rule_model_key") == model_key:
         shutil.copy2(base / "rule_model.npz", generation / "rule_model.npz")
     else:
+        background = embedder.embed(background_texts(chunks.values()), "query", "rule background")
         weights, bias = train_rule_classifiers(example_vectors, np.asarray(owners, dtype=np.int64), len(rules),
-                                               embedder.embed(background, "query", "rule background"))
+                                               background)
         np.savez(generation / "rule_model.npz", weights=weights, bias=bias)
     np.save(generation / "rule_examples.npy", example_vectors)
     (generation / "rules.json").write_text(json.dumps({"rules": rules, "example_owner": owners}, ensure_ascii=False),

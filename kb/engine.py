@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import numpy as np
 
 from .config import Settings
 from .encoders import Encoder, QueryCache, create_encoder
-from .index import IndexGeneration, IndexHolder
+from .index import IndexGeneration, IndexHolder, IndexMissing
 from .normalize import normalize, query_terms
 from .rules import match_rules
 from .search import FusionParams, Hit, Timings, rank
@@ -29,6 +31,7 @@ class KnowledgeBase:
         self.params = params or FusionParams()
         self.holder = IndexHolder(settings.index_dir)
         self._query_cache: QueryCache | None = None
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed")
 
     @property
     def encoder(self) -> Encoder:
@@ -49,6 +52,13 @@ class KnowledgeBase:
                                f"{self.encoder.model_id}: rebuild with `python -m indexer build --full`")
         return generation
 
+    def warm(self) -> None:
+        """Load the index and the model and embed one query, so the first real request is fast."""
+        try:
+            self.suggest("预热")
+        except IndexMissing:
+            pass
+
     @staticmethod
     def check_query(text) -> str:
         if not isinstance(text, str):
@@ -57,13 +67,23 @@ class KnowledgeBase:
             raise QueryError(f"text is {len(text)} characters; the limit is {MAX_QUERY_CHARS}")
         return text
 
-    def _query_vector(self, normalized: str, timings: Timings) -> np.ndarray | None:
+    def _vector_later(self, normalized: str, timings: Timings) -> Callable[[], np.ndarray | None]:
+        """Start embedding the query in a worker thread and return a function that waits for it.
+
+        The e5 engine releases the GIL, so the embedding (the slowest stage) runs while Whoosh searches; only the
+        time still spent waiting afterwards is on the critical path (timed as "embed").
+        """
         if not normalized:
-            return None
-        started = time.perf_counter()
-        vector = self.query_cache.get(normalized)
-        timings.add("embed", started)
-        return vector
+            return lambda: None
+        future = self._executor.submit(self.query_cache.get, normalized)
+
+        def wait() -> np.ndarray:
+            started = time.perf_counter()
+            vector = future.result()
+            timings.add("embed", started)
+            return vector
+
+        return wait
 
     def search(self, text: str, k: int = 5, mode: str = "hybrid", timings: Timings | None = None,
                per_article: int | None = ANSWERS_PER_ARTICLE) -> list[dict]:
@@ -78,14 +98,14 @@ class KnowledgeBase:
         if not normalized:
             return []
         generation = self.generation()
-        vector = self._query_vector(normalized, timings) if mode != "keyword" else None
+        vector = self._vector_later(normalized, timings) if mode != "keyword" else (lambda: None)
         return self._answers(generation, terms, vector, mode, k, timings, per_article)
 
     def _answers(self, generation: IndexGeneration, terms, vector, mode: str, k: int, timings: Timings,
                  per_article: int | None) -> list[dict]:
+        hits = rank(generation, terms, vector, mode, self.params, limit=max(k * 4, self.params.candidates),
+                    timings=timings)
         started = time.perf_counter()
-        hits = rank(generation, terms, vector, mode, self.params, limit=max(k * 4, self.params.candidates))
-        started = timings.add("retrieve", started)
         answers, per = [], {}
         for hit in hits:
             record = hit.record(generation)
@@ -115,13 +135,13 @@ class KnowledgeBase:
         terms = query_terms(text)
         timings.add("normalise", started)
         generation = self.generation()
-        vector = self._query_vector(normalized, timings)
+        vector = self._vector_later(normalized, timings)
         answers = self._answers(generation, terms, vector, "hybrid", k, timings, ANSWERS_PER_ARTICLE) \
             if normalized else []
         started = time.perf_counter()
         clocks = {name: float(value) for name, value in (("wait", wait_seconds), ("call", call_seconds))
                   if value is not None}
-        fired = match_rules(generation, normalized, vector, clocks)
+        fired = match_rules(generation, normalized, vector(), clocks)
         timings.add("rules", started)
         return {"answers": answers,
                 "disclosures": [f.as_dict() for f in fired if f.rule["type"] == "disclosure"],

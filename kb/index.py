@@ -11,7 +11,15 @@ import numpy as np
 from whoosh import index as whoosh_index
 
 from .generation import MANIFEST, current_generation
-from .keyword import build_query, weighting
+from .keyword import build_query, select_terms, weighting
+
+
+# One query at a time gains nothing from FAISS's OpenMP threads, and their spinning competes for the two cores with
+# the embedding model's threads (bench/latency.py showed vector search 20x slower in the hybrid path with them).
+faiss.omp_set_num_threads(1)
+
+# Inverted lists scanned per query in large (IVF) indexes; bench/latency.py prints the recall against exact search.
+IVF_NPROBE = 24
 
 
 class IndexGeneration:
@@ -26,6 +34,8 @@ class IndexGeneration:
         self._searcher = self._whoosh.searcher(weighting=weighting())
         self._search_lock = threading.Lock()
         self.dense = faiss.read_index(str(self.path / "dense.faiss"))
+        if isinstance(self.dense, faiss.IndexIVF):
+            self.dense.nprobe = IVF_NPROBE
         rules = json.loads((self.path / "rules.json").read_text(encoding="utf-8"))
         self.rules: list[dict] = rules["rules"]
         self.rule_example_owner = np.asarray(rules["example_owner"], dtype=np.int64)
@@ -38,11 +48,13 @@ class IndexGeneration:
         return self.manifest["model_id"]
 
     def keyword(self, terms: tuple[str, ...], limit: int) -> list[tuple[int, float]]:
-        query = build_query(terms)
-        if query is None:
-            return []
         with self._search_lock:  # a Whoosh searcher is not safe to share between threads mid-query
-            hits = self._searcher.search(query, limit=limit)
+            searcher = self._searcher
+            selected = select_terms(terms, lambda t: searcher.doc_frequency("text", t))
+            query = build_query(selected)
+            if query is None:
+                return []
+            hits = searcher.search(query, limit=limit)
             return [(hit["cid"], float(hit.score)) for hit in hits]
 
     def vector(self, query_vector: np.ndarray, limit: int) -> list[tuple[int, float]]:

@@ -46,7 +46,7 @@ def rule_probabilities(weights: np.ndarray, bias: np.ndarray, vector: np.ndarray
 
 def train_rule_classifiers(example_vectors: np.ndarray, example_owner: np.ndarray, rule_count: int,
                            background_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest logistic regression per rule (deterministic: lbfgs, fixed data order). Returns weights, bias."""
+    """One-vs-rest logistic regression per rule (liblinear: deterministic, ~0.1 s a rule). Returns weights, bias."""
     from sklearn.linear_model import LogisticRegression
 
     dim = example_vectors.shape[1] if len(example_vectors) else background_vectors.shape[1]
@@ -58,7 +58,8 @@ def train_rule_classifiers(example_vectors: np.ndarray, example_owner: np.ndarra
         target = (labels == index).astype(int)
         if target.sum() == 0 or target.sum() == len(target):
             continue
-        model = LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced").fit(features, target)
+        model = LogisticRegression(C=4.0, solver="liblinear", max_iter=1000, class_weight="balanced")
+        model.fit(features, target)
         weights[index], bias[index] = model.coef_[0], model.intercept_[0]
     return weights, bias
 

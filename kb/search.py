@@ -7,6 +7,7 @@ single examples.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +19,7 @@ MODES = ("hybrid", "keyword", "dense")
 
 @dataclass(frozen=True)
 class FusionParams:
-    dense_weight: float = 0.6
+    dense_weight: float = 0.5
     candidates: int = 60
 
 
@@ -75,16 +76,25 @@ def fuse(keyword_hits: list[tuple[int, float]], dense_hits: list[tuple[int, floa
     return hits
 
 
-def rank(generation: IndexGeneration, terms: tuple[str, ...], query_vector: np.ndarray | None, mode: str,
-         params: FusionParams, limit: int) -> list[Hit]:
-    """Chunk hits, best first. ``query_vector`` may be None only in keyword mode."""
+def rank(generation: IndexGeneration, terms: tuple[str, ...], query_vector: Callable[[], np.ndarray | None],
+         mode: str, params: FusionParams, limit: int, timings: Timings | None = None) -> list[Hit]:
+    """Chunk hits, best first. ``query_vector`` is called after the keyword search (the embedding may still be
+    computing in another thread); it may return None only in keyword mode."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
+    timings = timings or Timings()
     pool = max(limit, params.candidates)
+    started = time.perf_counter()
     keyword_hits = generation.keyword(terms, pool) if mode != "dense" else []
-    dense_hits = generation.vector(query_vector, pool) if mode != "keyword" else []
+    timings.add("keyword", started)
+    vector = query_vector() if mode != "keyword" else None  # waits for the embedding (timed as "embed")
+    started = time.perf_counter()
+    dense_hits = generation.vector(vector, pool) if mode != "keyword" else []
+    started = timings.add("vector", started)
     if mode == "keyword":
         return [Hit(cid, s, keyword_score=s) for cid, s in keyword_hits][:limit]
     if mode == "dense":
         return [Hit(cid, s, dense_score=s) for cid, s in dense_hits][:limit]
-    return fuse(keyword_hits, dense_hits, params)[:limit]
+    hits = fuse(keyword_hits, dense_hits, params)[:limit]
+    timings.add("fusion", started)
+    return hits

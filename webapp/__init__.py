@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from flask import Flask, jsonify, redirect, url_for
 
 from kb.config import Settings
@@ -57,6 +58,11 @@ def create_app(config: dict | None = None) -> Flask:
     from .training import bp as training_bp
     for blueprint in (auth.bp, api_bp, search_bp, agent_bp, training_bp, editor_bp):
         app.register_blueprint(blueprint)
+    app.jinja_env.globals["view_functions"] = app.view_functions  # the nav shows only pages that exist
+
+    if app.config.get("WARM_UP", not app.testing):
+        # Load the model and the index now, not on the first agent's keystroke (that takes seconds).
+        threading.Thread(target=app.extensions["kb.engine"].warm, name="warm-up", daemon=True).start()
 
     @app.get("/")
     def index():

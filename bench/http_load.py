@@ -1,0 +1,180 @@
+"""HTTP /api/suggest under simulated agents on a production WSGI server (gunicorn), on loopback, bounded in time.
+
+Each simulated agent logs in (its own account), then types utterances: the sidebar's request every few characters
+(0.25–0.6 s apart, debounced typing), a pause of 1–3 s between utterances. Prints requests/s, p50/p95/p99 and errors.
+Run: .venv/bin/python bench/http_load.py [--agents 50] [--seconds 60] [--size 50k] [--workers 2] [--threads 4]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import percentile  # noqa: E402
+from bench.corpus import SIZES, ensure_corpus  # noqa: E402
+from bench.latency import typing_sequence, utterances  # noqa: E402
+from kb.db import Database  # noqa: E402
+from kb.models import User  # noqa: E402
+from kb.users import create_user  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "bench-agent-password"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_agents(settings, count: int) -> list[str]:
+    db = Database(settings.database_url)
+    db.create_all()
+    names = [f"bench-agent-{i:03d}" for i in range(count)]
+    with db.session() as s:
+        existing = {u.username for u in s.query(User).filter(User.username.in_(names))}
+        for name in names:
+            if name not in existing:
+                create_user(s, name, "agent", PASSWORD, actor="bench")
+    return names
+
+
+class Agent:
+    """One simulated agent with its own keep-alive connection, session cookie and CSRF token."""
+
+    def __init__(self, port: int, username: str):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookie, self.token = "", ""
+        self.username = username
+
+    def request(self, method, path, body=None, headers=None):
+        headers = dict(headers or {})
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie" and value.startswith("session="):
+                self.cookie = value.split(";", 1)[0]
+        return response.status, data
+
+    def login(self):
+        _, page = self.request("GET", "/login")
+        self.token = re.search(rb'name="csrf-token" content="([^"]+)"', page).group(1).decode()
+        status, _ = self.request("POST", "/login", urlencode({"username": self.username, "password": PASSWORD,
+                                                               "csrf_token": self.token}),
+                                 {"Content-Type": "application/x-www-form-urlencoded"})
+        _, page = self.request("GET", "/search")
+        self.token = re.search(rb'name="csrf-token" content="([^"]+)"', page).group(1).decode()
+        return status
+
+    def suggest(self, text: str) -> int:
+        body = json.dumps({"text": text, "log": False}, ensure_ascii=False).encode()
+        status, _ = self.request("POST", "/api/suggest", body, {"Content-Type": "application/json",
+                                                               "X-CSRF-Token": self.token})
+        return status
+
+
+def run_agent(port, username, texts, deadline, results, seed):
+    rng = random.Random(seed)
+    try:
+        agent = Agent(port, username)
+        agent.login()
+    except Exception as exc:  # noqa: BLE001 - any failure to log in is an error to count, not to crash on
+        results.append((0.0, f"login: {exc}"))
+        return
+    while time.monotonic() < deadline:
+        for prefix in typing_sequence(rng.choice(texts)):
+            if time.monotonic() >= deadline:
+                return
+            started = time.perf_counter()
+            try:
+                status = agent.suggest(prefix)
+                error = None if status == 200 else f"HTTP {status}"
+            except Exception as exc:  # noqa: BLE001
+                error = str(exc)
+                agent.conn.close()
+            results.append(((time.perf_counter() - started) * 1000, error))
+            time.sleep(rng.uniform(0.25, 0.6))
+        time.sleep(rng.uniform(1.0, 3.0))
+
+
+def start_server(settings, port: int, workers: int, threads: int) -> subprocess.Popen:
+    env = dict(os.environ, KB_DATA_DIR=str(settings.data_dir), KB_DATABASE_URL=settings.database_url,
+               KB_EMBED_CACHE=str(settings.embed_cache_path))
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", str(workers), "--threads",
+                               str(threads), "--bind", f"127.0.0.1:{port}", "webapp:create_app()"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--size", choices=list(SIZES), default="50k")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args(argv)
+    settings = ensure_corpus(args.size)
+    names = ensure_agents(settings, args.agents)
+    port = free_port()
+    server = start_server(settings, port, args.workers, args.threads)
+    try:
+        warm = Agent(port, names[0])
+        warm.login()
+        for _ in range(args.workers * 4):  # every worker has loaded its model and index
+            warm.suggest("预热")
+        texts = utterances()
+        results: list = []
+        deadline = time.monotonic() + args.seconds
+        started = time.monotonic()
+        threads = [threading.Thread(target=run_agent, args=(port, n, texts, deadline, results, i))
+                   for i, n in enumerate(names)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    latencies = [ms for ms, error in results if error is None]
+    errors = [error for _, error in results if error is not None]
+    figures = {"requests": len(results), "rps": len(results) / elapsed, "p50": percentile(latencies, 50),
+               "p95": percentile(latencies, 95), "p99": percentile(latencies, 99), "errors": len(errors)}
+    print(f"http [{args.size}, gunicorn {args.workers} workers x {args.threads} threads, {args.agents} agents, "
+          f"{args.seconds:.0f}s]: {figures['requests']} requests, {figures['rps']:.1f} req/s, "
+          f"p50={figures['p50']:.1f}ms p95={figures['p95']:.1f}ms p99={figures['p99']:.1f}ms errors={len(errors)}")
+    if errors:
+        print(f"http errors (first 5): {errors[:5]}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
