@@ -152,9 +152,10 @@ def parse_article(text: str | bytes, path: str = "<text>") -> Article:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ArticleError(f"front matter is not valid YAML: {problem}", path, line) from None
     except ValueError as exc:  # YAML's own date parsing: review_by: 2027-02-30
-        field = next((n for n in ("review_by",) if _field_line(front_lines, n)), None)
-        raise ArticleError(f"front matter has an invalid value: {exc}", path,
-                           _field_line(front_lines, field) if field else None, field) from None
+        line = _field_line(front_lines, "review_by")
+        value = front_lines[line - 2].split(":", 1)[1].strip() if line else ""
+        raise ArticleError(f"{value!r} is not a valid date ({exc})" if line else f"invalid value: {exc}", path,
+                           line, "review_by" if line else None) from None
     if not isinstance(meta, dict):
         raise ArticleError("front matter must be a mapping of field: value", path, 2)
 

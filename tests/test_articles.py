@@ -39,7 +39,7 @@ def test_valid_article_parses_and_chunks_by_heading():
     (GOOD.replace("title: 示例文章\n", ""), 1, "title", "required"),
     (GOOD.replace("review_by: 2027-01-31", "review_by: next year"), 8, "review_by", "not a date"),
     (GOOD.replace("---\nid", "id", 1), 1, None, "must start"),
-    (GOOD.replace("review_by: 2027-01-31", "review_by: 2027-02-30"), 8, "review_by", "invalid value"),
+    (GOOD.replace("review_by: 2027-01-31", "review_by: 2027-02-30"), 8, "review_by", "'2027-02-30' is not a valid date"),
 ])
 def test_malformed_front_matter_names_line_and_field(text, line, field, words):
     with pytest.raises(ArticleError) as info:
