@@ -30,5 +30,10 @@ esun: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run_all.py
 
+# Simulated agents against gunicorn on loopback for SOAK_SECONDS (default 300) on a copy of var/; prints figures only.
+SOAK_SECONDS ?= 300
+soak: setup
+	$(PY) bench/soak.py --seconds $(SOAK_SECONDS)
+
 clean:
 	rm -rf var/index var/kb.sqlite

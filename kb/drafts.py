@@ -94,7 +94,7 @@ def front_matter(fields: dict[str, str]) -> dict:
             clock, seconds = fields["timer_clock"].strip(), fields["timer_seconds"].strip()
             if clock or seconds:
                 meta["timer"] = {"clock": clock or None,
-                                 "after_seconds": int(seconds) if seconds.isdigit() else seconds or None}
+                                 "after_seconds": int(seconds) if seconds.isdecimal() else seconds or None}
     return meta
 
 

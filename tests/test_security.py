@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import select
+from werkzeug.routing.converters import NumberConverter
 
 from kb.db import Database
 from kb.models import User
@@ -28,7 +29,7 @@ def routes(app, prefix: str = ""):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(prefix) or rule.endpoint == "static":
             continue
-        values = {name: 1 if type(conv).__name__ in ("IntegerConverter", "NumberConverter") else ARTICLE
+        values = {name: 1 if isinstance(conv, NumberConverter) else ARTICLE
                   for name, conv in rule._converters.items()}
         path = app.url_map.bind("localhost").build(rule.endpoint, values)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

@@ -25,7 +25,10 @@ def json_body() -> dict:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         abort(400, description=f"body is not valid UTF-8 (byte {exc.start})")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # the JSON parser gives up on very deep nesting with this, not a ValueError
+        abort(400, description="body is nested too deeply to be a request")
     if not isinstance(data, dict):
         abort(400, description="body must be a JSON object")
     return data

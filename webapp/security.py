@@ -7,6 +7,7 @@ import secrets
 from flask import Flask, abort, jsonify, render_template, request, session
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
+from werkzeug.routing import IntegerConverter
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -33,7 +34,17 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json" or request.is_json
 
 
+class BoundedIntConverter(IntegerConverter):
+    """``<int:...>`` that only matches what a database integer can hold: /quizzes/99999999999999999999 is a 404,
+    not an OverflowError (500) from the database driver."""
+
+    def __init__(self, url_map, fixed_digits=0, min=None, max=2 ** 63 - 1, signed=False):
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def init_app(app: Flask) -> None:
+    """Call before registering blueprints (their ``<int:...>`` routes must get the bounded converter)."""
+    app.url_map.converters["int"] = BoundedIntConverter
     app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.before_request

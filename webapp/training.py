@@ -346,7 +346,7 @@ def _quiz_param(s) -> Quiz | None:
     raw = request.args.get("quiz", "")
     if not raw:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "²" or 10**30 must not reach int() / SQLite
         abort(400, description="quiz must be a quiz number")
     return _get_or_404(s, Quiz, int(raw))
 
