@@ -219,3 +219,12 @@ def test_deactivated_account_loses_its_session_at_once(kb_copy, app_factory):
         s.scalar(select(User).where(User.username == "leaver")).active = False
     response = client.get("/editor/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_api_rate_limit_gives_429_per_user(kb_settings, app_factory):
+    limited = app_factory(kb_settings, API_RATE_LIMIT=3)
+    agent, editor = Client(limited, "agent1"), Client(limited, "editor1")
+    statuses = [agent.post_json("/api/suggest", {"text": "挂失", "log": False}).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert "error" in agent.post_json("/api/suggest", {"text": "挂失"}).get_json()
+    assert editor.post_json("/api/suggest", {"text": "挂失", "log": False}).status_code == 200
