@@ -217,10 +217,13 @@ class Agent:
 
 def run_agent(port, account, stats, phrases, stop, seed, max_requests):
     rng = random.Random(seed)
-    agent = Agent(port, *account, stats)
-    while not stop.is_set() and stats.count < max_requests:
-        agent.work_call(rng, phrases, stop)
-    agent.conn.close()
+    try:
+        agent = Agent(port, *account, stats)
+        while not stop.is_set() and stats.count < max_requests:
+            agent.work_call(rng, phrases, stop)
+        agent.conn.close()
+    except Exception as exc:  # an agent that stops early is an error in the figures, not a silent thread death
+        stats.add(f"agent stopped ({type(exc).__name__})", 0.0, None)
 
 
 # --- main -----------------------------------------------------------------------------------------------------------
