@@ -74,7 +74,8 @@ def login():
         username = request.form.get("username", "").strip()[:80]
         password = request.form.get("password", "")[:200]
         limiter: RateLimiter = current_app.extensions["kb.login_limiter"]
-        if not limiter.allow(f"{request.remote_addr}|{username.lower()}"):
+        key = f"{request.remote_addr}|{username.lower()}"
+        if not limiter.allow(key):
             error = "尝试次数过多，请稍后再试。"
             return render_template("login.html", error=error, username=username), 429
         with get_db().session() as s:
@@ -82,6 +83,7 @@ def login():
             s.add(AuditEntry(actor=username or "?", action="login" if user else "login-failed", target="session",
                              detail=request.remote_addr or ""))
             if user is not None:
+                limiter.reset(key)  # only failures count: an agent logging in again and again is never locked out
                 session.clear()
                 session["user_id"] = user.id
                 session.permanent = True
