@@ -32,6 +32,7 @@ class KnowledgeBase:
         self.holder = IndexHolder(settings.index_dir)
         self._query_cache: QueryCache | None = None
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed")
+        self.ready = False  # set by warm(): model and index loaded
 
     @property
     def encoder(self) -> Encoder:
@@ -56,6 +57,7 @@ class KnowledgeBase:
         """Load the index and the model and embed one query, so the first real request is fast."""
         try:
             self.suggest("预热")
+            self.ready = True
         except IndexMissing:
             pass
 

@@ -18,7 +18,7 @@ FIELD_WEIGHTS = {"title": 3, "aliases": 3, "headings": 2, "tags": 2, "body": 1}
 # Query-time pruning (max-score style): terms are scored rarest first until their posting lists add up to this
 # budget. Very common terms (银行 in a bank's FAQ) barely move BM25 scores but their long posting lists dominate
 # query time in pure-Python Whoosh; the budget bounds the keyword stage at any corpus size (bench/latency.py).
-POSTINGS_BUDGET = 4000
+POSTINGS_BUDGET = 1500
 
 
 class ChineseTokenizer(Tokenizer):

