@@ -1,6 +1,6 @@
 """Build or update an index generation from the published articles in the database.
 
-A generation holds: ``chunks.json`` (answer chunks with their display data), ``keyword/`` (Whoosh), ``dense.faiss``
+A generation holds: ``chunks/NN.json`` (answer chunks with their display data, in shards by article), ``keyword/`` (Whoosh), ``dense.faiss``
 (chunk vectors, ids = chunk ids), ``rules.json`` + ``rule_examples.npy`` (disclosure/escalation rules and the
 embeddings of their example utterances) and, written last, ``manifest.json``. Only a generation with a manifest can be
 activated, so a build killed at any point leaves the previous generation serving.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
 import sys
 import time
@@ -20,22 +21,22 @@ import faiss
 import numpy as np
 from whoosh import index as whoosh_index
 
-from kb.articles import ANSWER_TYPES, Article
+from kb.articles import ANSWER_TYPES, RULE_TYPES, Article
 from kb.config import Settings
 from kb.db import Database
 from kb.encoders import Encoder, create_encoder
-from kb.generation import MANIFEST, current_generation
+from kb.generation import CHUNK_SHARDS, MANIFEST, chunk_shard, current_generation, shard_path
 from kb.keyword import make_schema, weighted_text
 from kb.normalize import normalize
 from kb.render import plain_text, quote_blocks, render_markdown
 from kb.rules import BACKGROUND_LIMIT, train_rule_classifiers
-from kb.store import published_articles
+from kb.store import PublishedHead, load_versions, published_heads
 
 from .embed_cache import EmbeddingCache, text_key
 from .generations import activate, new_generation_dir, prune
 from .progress import Progress
 
-FORMAT = 4
+FORMAT = 5
 # Chunk count from which a full build uses an IVF index (see new_dense_index and bench/latency.py).
 IVF_THRESHOLD = 20_000
 
@@ -124,6 +125,20 @@ def new_dense_index(vectors: np.ndarray) -> faiss.Index:
     return index
 
 
+def write_chunk_shards(generation: Path, base: Path | None, chunks: dict[int, dict], changed: set[int]) -> None:
+    """Write the shards that changed; hard-link the others from the base generation (files are never modified)."""
+    by_shard: dict[int, list[dict]] = {}
+    for cid in sorted(chunks):
+        by_shard.setdefault(chunk_shard(chunks[cid]["article_id"]), []).append(chunks[cid] | {"cid": cid})
+    shard_path(generation, 0).parent.mkdir()
+    for shard in range(CHUNK_SHARDS):
+        if base is not None and shard not in changed:
+            os.link(shard_path(base, shard), shard_path(generation, shard))
+        else:
+            shard_path(generation, shard).write_text(json.dumps(by_shard.get(shard, []), ensure_ascii=False),
+                                                     encoding="utf-8")
+
+
 def background_texts(records) -> list[str]:
     """What agents ask that is not a rule: the KB's titles, section headings and aliases (a capped, stable sample)."""
     texts = set()
@@ -163,12 +178,19 @@ def build_index(settings: Settings, db: Database | None = None, encoder: Encoder
     encoder = encoder or create_encoder(settings.embed_model)
     started = time.monotonic()
     with build_lock(settings.index_dir):
-        with db.session() as session:
-            published = [(v.number, a) for v, a in published_articles(session)]
         base = current_generation(settings.index_dir) if incremental else None
         base_manifest = json.loads((base / MANIFEST).read_text()) if base else None
         if base_manifest and (base_manifest.get("format") != FORMAT or base_manifest.get("model_id") != encoder.model_id):
             base, base_manifest = None, None
+        indexed = base_manifest["articles"] if base_manifest else {}
+        with db.session() as session:
+            # Only changed answer articles and the (few) rules are loaded: at 50k chunks, loading every article
+            # was most of the publish-to-searchable time.
+            heads = published_heads(session)
+            needed = [h.version_id for h in heads
+                      if h.type in RULE_TYPES or indexed.get(h.article_id, {}).get("hash") != h.content_hash]
+            loaded = load_versions(session, needed)
+        published = [(h, loaded.get(h.version_id)) for h in heads]
         cache = EmbeddingCache(settings.embed_cache_path)
         try:
             generation = new_generation_dir(settings.index_dir)
@@ -186,25 +208,31 @@ def build_index(settings: Settings, db: Database | None = None, encoder: Encoder
     return report
 
 
-def _write_generation(generation: Path, published: list[tuple[int, Article]], base: Path | None,
+def _write_generation(generation: Path, published: list[tuple[PublishedHead, Article | None]], base: Path | None,
                       base_manifest: dict | None, embedder: Embedder, encoder: Encoder) -> BuildReport:
-    answer_articles = [(n, a) for n, a in published if a.type in ANSWER_TYPES]
-    hashes = {a.id: a.content_hash() for _, a in answer_articles}
+    """``published`` pairs every live article's head with its content, which is loaded (not None) for rules and
+    for answer articles whose content hash differs from the base generation's."""
+    answer_articles = [(h, a) for h, a in published if h.type in ANSWER_TYPES]
+    hashes = {h.article_id: h.content_hash for h, _ in answer_articles}
     old_articles = base_manifest["articles"] if base_manifest else {}
     keep = {aid for aid, info in old_articles.items() if hashes.get(aid) == info["hash"]}
     removed_cids = [cid for aid, info in old_articles.items() if aid not in keep for cid in info["cids"]]
 
-    chunks: dict[int, dict] = {}
+    changed_shards = {chunk_shard(aid) for aid in old_articles.keys() - keep} | \
+        {chunk_shard(h.article_id) for h, _ in answer_articles if h.article_id not in keep}
+    chunks: dict[int, dict] = {}  # records of the shards that must be rewritten
     if base is not None:
-        for record in json.loads((base / "chunks.json").read_text(encoding="utf-8")):
-            if record["article_id"] in keep:
-                chunks[record["cid"]] = record
+        for shard in changed_shards:
+            for record in json.loads(shard_path(base, shard).read_text(encoding="utf-8")):
+                if record["article_id"] in keep:
+                    chunks[record["cid"]] = record
     next_cid = base_manifest["next_cid"] if base_manifest else 0
     articles_info = {aid: old_articles[aid] for aid in keep}
     new_records: list[tuple[int, dict]] = []
-    for number, article in answer_articles:
-        if article.id in keep:
+    for head, article in answer_articles:
+        if head.article_id in keep:
             continue
+        number = head.number
         cids = []
         for record in chunk_records(number, article):
             record["cid"] = next_cid
@@ -248,8 +276,11 @@ def _write_generation(generation: Path, published: list[tuple[int, Article]], ba
         dense.add_with_ids(vectors, np.asarray([cid for cid, _ in new_records], dtype=np.int64))
     faiss.write_index(dense, str(generation / "dense.faiss"))
 
+    write_chunk_shards(generation, base, chunks, changed_shards)
+    chunk_count = sum(len(info["cids"]) for info in articles_info.values())
+
     # Rules are few: always rebuilt whole (their example embeddings come from the cache).
-    rules = [rule_record(n, a) for n, a in published if a.is_rule]
+    rules = [rule_record(h.number, a) for h, a in published if h.type in RULE_TYPES]
     owners, examples = [], []
     for index, rule in enumerate(rules):
         # Agents type notes (「客户骂人能挂电话吗」) as well as the customer's words: the rule's title, aliases and
@@ -267,18 +298,18 @@ def _write_generation(generation: Path, published: list[tuple[int, Article]], ba
     if base is not None and base_manifest.get("rule_model_key") == model_key:
         shutil.copy2(base / "rule_model.npz", generation / "rule_model.npz")
     else:
-        background = embedder.embed(background_texts(chunks.values()), "query", "rule background")
+        every_chunk = (r for shard in range(CHUNK_SHARDS)
+                       for r in json.loads(shard_path(generation, shard).read_text(encoding="utf-8")))
+        background = embedder.embed(background_texts(every_chunk), "query", "rule background")
         weights, bias = train_rule_classifiers(example_vectors, np.asarray(owners, dtype=np.int64), len(rules),
                                                background)
         np.savez(generation / "rule_model.npz", weights=weights, bias=bias)
     np.save(generation / "rule_examples.npy", example_vectors)
     (generation / "rules.json").write_text(json.dumps({"rules": rules, "example_owner": owners}, ensure_ascii=False),
                                            encoding="utf-8")
-    (generation / "chunks.json").write_text(
-        json.dumps([chunks[cid] | {"cid": cid} for cid in sorted(chunks)], ensure_ascii=False), encoding="utf-8")
     manifest = {"format": FORMAT, "model_id": encoder.model_id, "dim": encoder.dim, "built_at": time.time(),
                 "kind": "update" if base is not None else "full", "next_cid": next_cid, "articles": articles_info,
-                "chunk_count": len(chunks), "rule_count": len(rules), "rule_model_key": model_key}
+                "chunk_count": chunk_count, "rule_count": len(rules), "rule_model_key": model_key}
     (generation / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-    return BuildReport(generation, manifest["kind"], len(answer_articles), len(chunks), len(new_records),
+    return BuildReport(generation, manifest["kind"], len(answer_articles), chunk_count, len(new_records),
                        len(removed_cids), embedder.embedded, embedder.cached, 0.0)

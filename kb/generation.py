@@ -5,6 +5,7 @@ old or the new generation, never a half-written one.
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 POINTER = "CURRENT"
@@ -19,3 +20,16 @@ def current_generation(index_dir: Path) -> Path | None:
         return None
     path = Path(index_dir) / name
     return path if (path / MANIFEST).is_file() else None
+
+
+CHUNK_SHARDS = 64
+
+
+def chunk_shard(article_id: str) -> int:
+    """Chunks are stored in shards by article, so an update rewrites only the shards it touches and hard-links
+    the rest from the previous generation (and a reader reuses what it already parsed: same file, same inode)."""
+    return zlib.crc32(article_id.encode("utf-8")) % CHUNK_SHARDS
+
+
+def shard_path(generation: Path, shard: int) -> Path:
+    return Path(generation) / "chunks" / f"{shard:02d}.json"

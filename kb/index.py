@@ -11,7 +11,7 @@ import faiss
 import numpy as np
 from whoosh import index as whoosh_index
 
-from .generation import MANIFEST, current_generation
+from .generation import CHUNK_SHARDS, MANIFEST, current_generation, shard_path
 from .keyword import build_query, select_terms, weighting
 
 
@@ -26,11 +26,20 @@ IVF_NPROBE = 24
 class IndexGeneration:
     """Everything search needs from one generation, opened once and shared by all requests (searcher reuse)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, previous: "IndexGeneration | None" = None):
         self.path = Path(path)
         self.manifest = json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
-        self.chunks: dict[int, dict] = {r["cid"]: r for r in
-                                        json.loads((self.path / "chunks.json").read_text(encoding="utf-8"))}
+        self._shards: dict[tuple[int, int], list[dict]] = {}
+        self.chunks: dict[int, dict] = {}
+        reusable = previous._shards if previous is not None else {}
+        for shard in range(CHUNK_SHARDS):
+            stat = shard_path(self.path, shard).stat()
+            key = (stat.st_dev, stat.st_ino)  # a hard-linked, unchanged shard: reuse the parsed records
+            records = reusable.get(key)
+            if records is None:
+                records = json.loads(shard_path(self.path, shard).read_text(encoding="utf-8"))
+            self._shards[key] = records
+            self.chunks.update((r["cid"], r) for r in records)
         self._whoosh = whoosh_index.open_dir(str(self.path / "keyword"))
         self._searcher = self._whoosh.searcher(weighting=weighting())
         self._search_lock = threading.Lock()
@@ -94,7 +103,7 @@ class IndexHolder:
             if path is None or (self._generation is not None and self._generation.path == path):
                 return
             # The old generation is left open for requests still using it; it is dropped with its last reference.
-            self._generation = IndexGeneration(path)
+            self._generation = IndexGeneration(path, previous=self._generation)
             # A generation is millions of long-lived objects (chunk records, the tokeniser's dictionary). Moving
             # them out of the collector's reach stops full collections from pausing requests for 100+ ms at 50k
             # chunks (bench/latency.py p99); a replaced generation's objects then stay until the process ends,

@@ -73,6 +73,36 @@ def published_articles(session: Session) -> list[tuple[ArticleVersion, Article]]
     return [(v, version_article(v)) for v in rows]
 
 
+@dataclass(frozen=True)
+class PublishedHead:
+    """What an index update needs to know about a live article without loading its content."""
+
+    version_id: int
+    article_id: str
+    number: int
+    type: str
+    content_hash: str
+
+
+def published_heads(session: Session) -> list[PublishedHead]:
+    rows = session.execute(
+        select(ArticleVersion.id, ArticleVersion.article_id, ArticleVersion.number, ArticleVersion.type,
+               ArticleVersion.content_hash)
+        .join(ArticleRecord, ArticleRecord.current_version_id == ArticleVersion.id)
+        .where(ArticleRecord.archived.is_(False)).order_by(ArticleRecord.id))
+    return [PublishedHead(*row) for row in rows]
+
+
+def load_versions(session: Session, version_ids: list[int]) -> dict[int, Article]:
+    """Articles of the given versions, by version id (in batches: SQLite limits bound parameters)."""
+    found = {}
+    for start in range(0, len(version_ids), 500):
+        batch = version_ids[start:start + 500]
+        for version in session.scalars(select(ArticleVersion).where(ArticleVersion.id.in_(batch))):
+            found[version.id] = version_article(version)
+    return found
+
+
 @dataclass
 class ImportReport:
     created: list[str] = field(default_factory=list)
