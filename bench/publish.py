@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import CACHE_DIR, mean  # noqa: E402
+from bench.common import mean  # noqa: E402
 from bench.corpus import SIZES, ensure_corpus  # noqa: E402
 from indexer.build import build_index  # noqa: E402
 from kb.articles import parse_article  # noqa: E402

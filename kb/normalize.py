@@ -56,15 +56,6 @@ def _get_tokenizer() -> jieba.Tokenizer:
     return _tokenizer
 
 
-def add_words(words) -> None:
-    """Teach the tokeniser words the content uses (aliases, triggers) so they stay whole."""
-    tok = _get_tokenizer()
-    for word in words:
-        word = normalize(word)
-        if 1 < len(word) <= 12 and " " not in word:
-            tok.add_word(word, freq=1000)
-
-
 def tokenize(normalized_text: str) -> list[str]:
     """Search-mode jieba tokens of already-normalised text, stopwords and punctuation removed."""
     tokens = []

@@ -5,7 +5,6 @@ find in the top 3; for a rule article, the rule must fire instead (rules are not
 """
 from pathlib import Path
 
-import pytest
 import yaml
 
 from kb.articles import load_directory

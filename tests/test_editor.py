@@ -128,8 +128,8 @@ def test_every_editor_route_is_editor_only(app, client_for):
 
 def test_list_filters_and_search(copy_app):
     with copy_app.extensions["kb.db"].session() as s:
-        old = parse_article(f"---\nid: review-overdue-demo\ntitle: 很久没复核的文章\ntype: product\ntags: [演示标签]\n"
-                            f"owner: 演示组\nreview_by: 2000-01-01\n---\n## 内容\n文字。\n")
+        old = parse_article("---\nid: review-overdue-demo\ntitle: 很久没复核的文章\ntype: product\ntags: [演示标签]\n"
+                            "owner: 演示组\nreview_by: 2000-01-01\n---\n## 内容\n文字。\n")
         publish(s, old, author="editor1")
     editor = Client(copy_app, "editor1")
     titles = lambda page: re.findall(r'class="ed-title"[^>]*>([^<]+)<', page)

@@ -5,7 +5,6 @@ from functools import wraps
 
 from flask import (Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
-from sqlalchemy import select
 
 from kb.models import AuditEntry, User
 from kb.users import authenticate
@@ -106,8 +105,3 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def inject_user():
         return {"current_user": current_user()}
-
-
-def user_count() -> int:
-    with get_db().session() as s:
-        return len(s.scalars(select(User.id)).all())
