@@ -21,7 +21,11 @@ ANSWERS_PER_ARTICLE = 2
 
 
 class QueryError(ValueError):
-    """The query cannot be served as given (too long, wrong type); the message says why."""
+    """The query cannot be served as given (wrong type); the message says why."""
+
+
+class QueryTooLong(QueryError):
+    """The query is over MAX_QUERY_CHARS (the API answers 413)."""
 
 
 class KnowledgeBase:
@@ -50,7 +54,7 @@ class KnowledgeBase:
         generation = self.holder.get()
         if generation.model_id != self.encoder.model_id:
             raise RuntimeError(f"the index was built with {generation.model_id}, but the configured model is "
-                               f"{self.encoder.model_id}: rebuild with `python -m indexer build --full`")
+                               f"{self.encoder.model_id}: rebuild with `python -m indexer build`")
         return generation
 
     def warm(self) -> None:
@@ -66,8 +70,17 @@ class KnowledgeBase:
         if not isinstance(text, str):
             raise QueryError("text must be a string")
         if len(text) > MAX_QUERY_CHARS:
-            raise QueryError(f"text is {len(text)} characters; the limit is {MAX_QUERY_CHARS}")
+            raise QueryTooLong(f"text is {len(text)} characters; the limit is {MAX_QUERY_CHARS}")
         return text
+
+    def _prepare(self, text, timings: Timings) -> tuple[str, tuple[str, ...]]:
+        """Check, normalise and tokenise the query once for every stage that needs it."""
+        text = self.check_query(text)
+        started = time.perf_counter()
+        normalized = normalize(text)
+        terms = query_terms(normalized)
+        timings.add("normalise", started)
+        return normalized, terms
 
     def _vector_later(self, normalized: str, timings: Timings) -> Callable[[], np.ndarray | None]:
         """Start embedding the query in a worker thread and return a function that waits for it.
@@ -91,12 +104,8 @@ class KnowledgeBase:
                per_article: int | None = ANSWERS_PER_ARTICLE) -> list[dict]:
         """Ranked answer chunks (GUIDE section 3 answer objects), at most ``per_article`` per article."""
         timings = timings or Timings()
-        text = self.check_query(text)
         k = max(1, min(int(k), MAX_RESULTS))
-        started = time.perf_counter()
-        normalized = normalize(text)
-        terms = query_terms(text)
-        timings.add("normalise", started)
+        normalized, terms = self._prepare(text, timings)
         if not normalized:
             return []
         generation = self.generation()
@@ -131,11 +140,7 @@ class KnowledgeBase:
                 timings: Timings | None = None) -> dict:
         """Answers, disclosures and escalations for what the agent typed (GUIDE section 3 object)."""
         timings = timings or Timings()
-        text = self.check_query(text)
-        started = time.perf_counter()
-        normalized = normalize(text)
-        terms = query_terms(text)
-        timings.add("normalise", started)
+        normalized, terms = self._prepare(text, timings)
         generation = self.generation()
         vector = self._vector_later(normalized, timings)
         answers = self._answers(generation, terms, vector, "hybrid", k, timings, ANSWERS_PER_ARTICLE) \

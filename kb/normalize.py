@@ -67,6 +67,6 @@ def tokenize(normalized_text: str) -> list[str]:
 
 
 @lru_cache(maxsize=8192)
-def query_terms(text: str) -> tuple[str, ...]:
-    """Distinct tokens of a raw query, in order; cached because agents retype the same prefixes."""
-    return tuple(dict.fromkeys(tokenize(normalize(text))))
+def query_terms(normalized_text: str) -> tuple[str, ...]:
+    """Distinct tokens of a normalised query, in order; cached because agents retype the same prefixes."""
+    return tuple(dict.fromkeys(tokenize(normalized_text)))

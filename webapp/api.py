@@ -5,7 +5,7 @@ import math
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from kb.engine import QueryError
+from kb.engine import QueryError, QueryTooLong
 from kb.index import IndexMissing
 
 from .auth import current_user, require_role
@@ -65,7 +65,7 @@ def suggest():
         result = get_engine().suggest(text, k=k, wait_seconds=_seconds(data, "wait_seconds"),
                                       call_seconds=_seconds(data, "call_seconds"))
     except QueryError as exc:
-        abort(413 if "limit" in str(exc) else 400, description=str(exc))
+        abort(413 if isinstance(exc, QueryTooLong) else 400, description=str(exc))
     except IndexMissing as exc:
         abort(503, description=str(exc))
     if text.strip() and data.get("log", True):
@@ -88,7 +88,7 @@ def search():
     try:
         answers = get_engine().search(query, k=k, mode=mode)
     except QueryError as exc:
-        abort(413 if "limit" in str(exc) else 400, description=str(exc))
+        abort(413 if isinstance(exc, QueryTooLong) else 400, description=str(exc))
     except IndexMissing as exc:
         abort(503, description=str(exc))
     return jsonify(answers=answers)
