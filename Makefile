@@ -19,7 +19,7 @@ setup: $(STAMP)
 
 run: setup
 	@echo "Serving on http://$(HOST):$(PORT)/ (accounts: var/demo-accounts.txt)"
-	$(VENV)/bin/gunicorn --workers 2 --threads 4 --keep-alive 20 --bind $(HOST):$(PORT) --access-logfile - 'webapp:create_app()'
+	$(VENV)/bin/gunicorn --config webapp/gunicorn.conf.py --bind $(HOST):$(PORT) --access-logfile - 'webapp:create_app()'
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

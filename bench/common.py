@@ -1,6 +1,7 @@
 """Shared helpers for benchmark scripts: a throwaway KB in a temp dir with a persistent embedding cache."""
 from __future__ import annotations
 
+import runpy
 import shutil
 import statistics
 import tempfile
@@ -12,6 +13,9 @@ from kb.db import Database
 BENCH_DIR = Path(__file__).resolve().parent
 SHARED = BENCH_DIR.parent.parent / "shared"
 CACHE_DIR = BENCH_DIR / ".cache"
+# The production server settings (`make run`); benchmarks start gunicorn with them and may override workers/threads.
+GUNICORN_CONFIG = BENCH_DIR.parent / "webapp" / "gunicorn.conf.py"
+GUNICORN = runpy.run_path(str(GUNICORN_CONFIG))
 
 
 def temp_settings(name: str) -> Settings:

@@ -18,13 +18,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import CACHE_DIR, SHARED  # noqa: E402
-from indexer.build import FORMAT, build_index  # noqa: E402
+from indexer.build import build_index  # noqa: E402
 from indexer.embed_cache import EmbeddingCache, text_key  # noqa: E402
 from kb.config import Settings  # noqa: E402
 from kb.db import Database  # noqa: E402
 from kb.encoders import Encoder, create_encoder  # noqa: E402
 from kb.faq import faq_articles  # noqa: E402
-from kb.generation import MANIFEST, current_generation  # noqa: E402
+from kb.generation import FORMAT, MANIFEST, current_generation  # noqa: E402
 from kb.store import import_articles, import_directory  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ sidebar sending a request every two characters (0.25–0.6 s apart: typing with 
 5–15 s before typing the next utterance. All agents log in before the clock starts (their login time is printed
 separately) and the first 15 s, while agents join at random points of their calls, are not counted. Prints requests/s,
 p50/p95/p99 and errors.
-Run: .venv/bin/python bench/http_load.py [--agents 50] [--seconds 60] [--size 50k] [--workers 2] [--threads 4]
+Run: .venv/bin/python bench/http_load.py [--agents 50] [--seconds 60] [--size 50k] [--workers N] [--threads N]
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import percentile  # noqa: E402
+from bench.common import GUNICORN, GUNICORN_CONFIG, percentile  # noqa: E402
 from bench.corpus import SIZES, ensure_corpus  # noqa: E402
 from bench.latency import typing_sequence, utterances  # noqa: E402
 from kb.db import Database  # noqa: E402
@@ -38,6 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-agent-password"
 # Requests sent in the first seconds, while agents start at random points of their calls, are not counted.
 RAMP_UP_SECONDS = 15.0
+# After the measured minute, every agent logs in again (a new session) within STORM_LOGIN_SECONDS while they all keep
+# typing: the start of a shift. Suggestions sent during the storm window are reported on their own.
+STORM_LOGIN_SECONDS = 5.0
+STORM_SECONDS = 10.0
 
 
 def free_port() -> int:
@@ -137,6 +141,33 @@ def log_in(port: int, names: list[str]) -> list[Agent]:
     return agents
 
 
+def login_storm(port: int, names: list[str], start: float, logins: list) -> None:
+    """Log every account in once more, at random moments within STORM_LOGIN_SECONDS from ``start``."""
+    def one(name: str, at: float) -> None:
+        time.sleep(max(0.0, at - time.monotonic()))
+        began = time.perf_counter()
+        try:
+            ok = Agent(port, name).login() == 302
+        except Exception:  # noqa: BLE001 - a failed login is an error to count
+            ok = False
+        logins.append(((time.perf_counter() - began) * 1000, ok))
+
+    rng = random.Random(7)
+    threads = [threading.Thread(target=one, args=(name, start + rng.uniform(0, STORM_LOGIN_SECONDS)))
+               for name in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def summarise(results: list) -> dict:
+    latencies = [ms for ms, error in results if error is None]
+    errors = [error for _, error in results if error is not None]
+    return {"requests": len(results), "p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+            "p99": percentile(latencies, 99), "errors": len(errors), "error_samples": errors[:5]}
+
+
 def server_side_ms(access_log: Path) -> list[float]:
     """Request times gunicorn measured itself for /api/suggest (excludes the load generator's own delays)."""
     times = []
@@ -150,8 +181,8 @@ def server_side_ms(access_log: Path) -> list[float]:
 def start_server(settings, port: int, workers: int, threads: int, access_log: Path) -> subprocess.Popen:
     env = dict(os.environ, KB_DATA_DIR=str(settings.data_dir), KB_DATABASE_URL=settings.database_url,
                KB_EMBED_CACHE=str(settings.embed_cache_path))
-    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", str(workers), "--threads",
-                               str(threads), "--keep-alive", "20", "--bind", f"127.0.0.1:{port}",
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--config", str(GUNICORN_CONFIG),
+                               "--workers", str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
                                "--access-logfile", str(access_log), "--access-logformat", "%(U)s %(s)s %(M)s",
                                "webapp:create_app()"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -182,8 +213,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--size", choices=list(SIZES), default="50k")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=GUNICORN["workers"])
+    parser.add_argument("--threads", type=int, default=GUNICORN["threads"])
     args = parser.parse_args(argv)
     settings = ensure_corpus(args.size)
     names = ensure_agents(settings, args.agents)
@@ -198,11 +229,14 @@ def main(argv=None) -> dict:
         results: list = []
         start = time.monotonic()
         measured_from = start + RAMP_UP_SECONDS
-        deadline = measured_from + args.seconds
+        storm_from = measured_from + args.seconds
+        deadline = storm_from + STORM_SECONDS
         threads = [threading.Thread(target=run_agent, args=(agent, texts, start, deadline, results, i))
                    for i, agent in enumerate(agents)]
         for t in threads:
             t.start()
+        logins: list = []
+        login_storm(port, names, storm_from, logins)
         for t in threads:
             t.join()
     finally:
@@ -210,19 +244,22 @@ def main(argv=None) -> dict:
         server.wait(timeout=30)
     server_ms = server_side_ms(access_log)
     access_log.unlink()
-    measured = [(ms, error) for sent, ms, error in results if sent >= measured_from]
-    latencies = [ms for ms, error in measured if error is None]
-    errors = [error for _, error in measured if error is not None]
-    figures = {"requests": len(measured), "rps": len(measured) / args.seconds, "p50": percentile(latencies, 50),
-               "p95": percentile(latencies, 95), "p99": percentile(latencies, 99), "errors": len(errors)}
+    figures = summarise([(ms, error) for sent, ms, error in results if measured_from <= sent < storm_from])
+    figures["rps"] = figures["requests"] / args.seconds
+    storm = summarise([(ms, error) for sent, ms, error in results if sent >= storm_from])
     print(f"http [{args.size}, gunicorn {args.workers} workers x {args.threads} threads, {args.agents} agents, "
           f"{args.seconds:.0f}s after {RAMP_UP_SECONDS:.0f}s ramp-up]: {figures['requests']} requests, "
           f"{figures['rps']:.1f} req/s, p50={figures['p50']:.1f}ms p95={figures['p95']:.1f}ms "
-          f"p99={figures['p99']:.1f}ms errors={len(errors)}")
+          f"p99={figures['p99']:.1f}ms errors={figures['errors']}")
+    if figures["errors"]:
+        print(f"http errors (first 5): {figures['error_samples']}")
+    login_ms = [ms for ms, ok in logins if ok]
+    print(f"http login storm ({len(names)} logins within {STORM_LOGIN_SECONDS:.0f}s while everyone types, "
+          f"{STORM_SECONDS:.0f}s window): suggest p95={storm['p95']:.1f}ms p99={storm['p99']:.1f}ms "
+          f"n={storm['requests']} errors={storm['errors']}; login p50={percentile(login_ms, 50):.0f}ms "
+          f"p95={percentile(login_ms, 95):.0f}ms failed={len(logins) - len(login_ms)}")
     print(f"http server-side (gunicorn's own request time, whole run): p50={percentile(server_ms, 50):.1f}ms "
           f"p95={percentile(server_ms, 95):.1f}ms p99={percentile(server_ms, 99):.1f}ms")
-    if errors:
-        print(f"http errors (first 5): {errors[:5]}")
     return figures
 
 

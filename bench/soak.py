@@ -34,17 +34,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import GUNICORN, GUNICORN_CONFIG, percentile  # noqa: E402
 from kb.db import Database  # noqa: E402
 from kb.users import create_user, generate_password  # noqa: E402
 
 SAMPLE_SECONDS = 10
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def utterances() -> list[tuple[str, str]]:
@@ -88,8 +82,8 @@ def start_server(data_dir: Path, port: int, workers: int, threads: int) -> subpr
     env = {**os.environ, "KB_DATA_DIR": str(data_dir), "KB_DATABASE_URL": f"sqlite:///{data_dir / 'kb.sqlite'}",
            "KB_EMBED_CACHE": str(data_dir / "embed-cache.sqlite"), "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1"}
-    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", str(workers), "--threads", str(threads),
-               "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "webapp:create_app()"]
+    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "--config", str(GUNICORN_CONFIG), "--workers", str(workers),
+               "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "webapp:create_app()"]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(data_dir / "gunicorn.log", "wb"))
 
@@ -244,8 +238,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--agents", type=int, default=16)
     parser.add_argument("--max-requests", type=int, default=400_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=GUNICORN["workers"])
+    parser.add_argument("--threads", type=int, default=GUNICORN["threads"])
     parser.add_argument("--source", type=Path, default=ROOT / "var", help="KB data dir to copy (default var/)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

@@ -25,7 +25,7 @@ from kb.articles import ANSWER_TYPES, RULE_TYPES, Article
 from kb.config import Settings
 from kb.db import Database
 from kb.encoders import Encoder, create_encoder
-from kb.generation import CHUNK_SHARDS, MANIFEST, chunk_shard, current_generation, shard_path
+from kb.generation import CHUNK_SHARDS, FORMAT, MANIFEST, chunk_shard, current_generation, shard_path
 from kb.keyword import make_schema, weighted_text
 from kb.normalize import normalize
 from kb.render import plain_text, quote_blocks, render_markdown
@@ -36,7 +36,6 @@ from .embed_cache import EmbeddingCache, text_key
 from .generations import activate, new_generation_dir, prune
 from .progress import Progress
 
-FORMAT = 5
 # Chunk count from which a full build uses an IVF index (see new_dense_index and bench/latency.py).
 IVF_THRESHOLD = 20_000
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
+# The layout of a generation. The indexer writes it into the manifest and rebuilds fully when the live generation has
+# another; a reader refuses other formats with a clear message instead of failing on a missing file.
+FORMAT = 5
 
 
 def current_generation(index_dir: Path) -> Path | None:

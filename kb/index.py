@@ -11,7 +11,7 @@ import faiss
 import numpy as np
 from whoosh import index as whoosh_index
 
-from .generation import CHUNK_SHARDS, MANIFEST, current_generation, shard_path
+from .generation import CHUNK_SHARDS, FORMAT, MANIFEST, current_generation, shard_path
 from .keyword import build_query, select_terms, weighting
 
 
@@ -29,6 +29,9 @@ class IndexGeneration:
     def __init__(self, path: Path, previous: "IndexGeneration | None" = None):
         self.path = Path(path)
         self.manifest = json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+        if self.manifest.get("format") != FORMAT:
+            raise IndexOutdated(f"the index in {self.path} has format {self.manifest.get('format')}, this version "
+                                f"reads format {FORMAT}: rebuild it with `python -m indexer build`")
         self._shards: dict[tuple[int, int], list[dict]] = {}
         self.chunks: dict[int, dict] = {}
         reusable = previous._shards if previous is not None else {}
@@ -112,4 +115,8 @@ class IndexHolder:
 
 
 class IndexMissing(RuntimeError):
-    pass
+    """No index the engine can serve (the message says what to run); the API answers 503."""
+
+
+class IndexOutdated(IndexMissing):
+    """The live generation was written by another version of the indexer."""

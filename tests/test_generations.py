@@ -1,17 +1,21 @@
 """Index generations: incremental updates, and a killed build leaves the previous generation serving."""
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
+
 from indexer.build import build_index
 from kb.articles import parse_article
 from kb.db import Database
 from kb.engine import KnowledgeBase
-from kb.generation import CHUNK_SHARDS, current_generation, shard_path
+from kb.generation import CHUNK_SHARDS, FORMAT, MANIFEST, current_generation, shard_path
+from kb.index import IndexOutdated
 from kb.store import publish
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Client
 
 NEW_ARTICLE = """---
 id: test-generation-article
@@ -72,3 +76,20 @@ def test_killed_build_leaves_previous_generation_serving(kb_copy, tmp_path):
     report = build_index(kb_copy, Database(kb_copy.database_url), incremental=True)
     assert current_generation(kb_copy.index_dir) == report.generation
     assert KnowledgeBase(kb_copy).search("彩虹卡贵宾厅", k=1)[0]["article_id"] == "test-generation-article"
+
+
+def test_index_from_another_format_is_refused_clearly_and_a_build_replaces_it(kb_copy, app_factory):
+    """After an upgrade that changes the generation layout, the old index gives a 503 saying to rebuild (not a
+    missing-file traceback), and the next build is a full one that serves again."""
+    live = current_generation(kb_copy.index_dir)
+    manifest = json.loads((live / MANIFEST).read_text(encoding="utf-8"))
+    (live / MANIFEST).write_text(json.dumps({**manifest, "format": FORMAT - 1}), encoding="utf-8")
+    with pytest.raises(IndexOutdated, match=f"format {FORMAT - 1}.*python -m indexer build"):
+        KnowledgeBase(kb_copy).suggest("卡丢了")
+    client = Client(app_factory(kb_copy), "agent1")
+    response = client.post_json("/api/suggest", {"text": "卡丢了"})
+    assert response.status_code == 503 and "python -m indexer build" in response.get_json()["error"]
+    report = build_index(kb_copy, Database(kb_copy.database_url), incremental=True)
+    assert report.kind == "full"
+    answers = KnowledgeBase(kb_copy).suggest("卡丢了怎么办")["answers"]
+    assert answers[0]["article_id"] == "lost-card-freeze"

@@ -5,13 +5,16 @@ that forgets ``require_role`` fails here.
 """
 from __future__ import annotations
 
+import os
 import re
+import threading
 from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import select
 from werkzeug.routing.converters import NumberConverter
 
+from kb import users
 from kb.db import Database
 from kb.models import User
 from tests.conftest import PASSWORD, Client
@@ -212,6 +215,18 @@ def test_password_hashes_are_never_plaintext(kb_settings):
     assert len(set(hashes)) == len(hashes)  # salted: the same password never gives the same hash
     for path in kb_settings.data_dir.glob("kb.sqlite*"):
         assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_passwords_are_checked_at_lower_priority_than_requests(kb_settings):
+    """A burst of logins must not take the CPU from suggestions: scrypt runs in a thread with a higher nice value."""
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    hashing = users._hashing.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+    assert hashing == min(19, own + users.HASHING_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # the caller is untouched
+    with Database(kb_settings.database_url).session() as s:
+        assert users.authenticate(s, "agent1", PASSWORD).username == "agent1"
+        assert users.authenticate(s, "agent1", PASSWORD + "x") is None
+        assert users.authenticate(s, "nobody-by-this-name", PASSWORD) is None
 
 
 def test_deactivated_account_loses_its_session_at_once(kb_copy, app_factory):
