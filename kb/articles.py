@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +107,21 @@ def _field_line(front_lines: list[str], name: str) -> int | None:
     return None
 
 
+# Bidirectional overrides and isolates can make a tag or title display as something other than what it says.
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_MULTILINE_FIELDS = ("say", "steps")
+
+
+def _check_characters(name: str, value: str, err) -> str:
+    """Refuse control characters in front matter values (line breaks and tabs only where a value may span lines)."""
+    allowed = "\n\t" if name in _MULTILINE_FIELDS else ""
+    for position, char in enumerate(value):
+        if char in _BIDI_CONTROLS or (unicodedata.category(char) == "Cc" and char not in allowed):
+            raise err(name, f"contains the control character U+{ord(char):04X} at position {position + 1} of "
+                            f"{value[:40]!r}")
+    return value
+
+
 def _string_list(meta: dict, name: str, required: bool, err) -> list[str]:
     value = meta.get(name)
     if value is None:
@@ -116,7 +132,7 @@ def _string_list(meta: dict, name: str, required: bool, err) -> list[str]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
         raise err(name, "must be a list of strings")
-    items = [str(v).strip() for v in value if str(v).strip()]
+    items = [_check_characters(name, str(v).strip(), err) for v in value if str(v).strip()]
     if required and not items:
         raise err(name, "must not be empty")
     return items
@@ -168,7 +184,7 @@ def parse_article(text: str | bytes, path: str = "<text>") -> Article:
             raise err(name, "is required")
         if not isinstance(value, (str, int, float)):
             raise err(name, "must be a single value")
-        return str(value).strip()
+        return _check_characters(name, str(value).strip(), err)
 
     article_id = required_str("id")
     if not ID_PATTERN.match(article_id):
@@ -190,7 +206,7 @@ def parse_article(text: str | bytes, path: str = "<text>") -> Article:
     article = Article(
         id=article_id, title=title, type=article_type, body=body,
         tags=_string_list(meta, "tags", False, err), aliases=_string_list(meta, "aliases", False, err),
-        owner=str(meta.get("owner") or "").strip(), review_by=review_by,
+        owner=_check_characters("owner", str(meta.get("owner") or "").strip(), err), review_by=review_by,
         sources=_string_list(meta, "sources", False, err),
     )
     if article.is_rule:

@@ -40,6 +40,11 @@ def test_valid_article_parses_and_chunks_by_heading():
     (GOOD.replace("review_by: 2027-01-31", "review_by: next year"), 8, "review_by", "not a date"),
     (GOOD.replace("---\nid", "id", 1), 1, None, "must start"),
     (GOOD.replace("review_by: 2027-01-31", "review_by: 2027-02-30"), 8, "review_by", "'2027-02-30' is not a valid date"),
+    # YAML escapes let control characters through; they are refused in every front matter value.
+    (GOOD.replace("tags: [示例]", 'tags: [示例, "坏\\x07标签"]'), 5, "tags", "control character U+0007"),
+    (GOOD.replace("aliases: [样例]", 'aliases: ["样\\n例"]'), 6, "aliases", "control character U+000A"),
+    (GOOD.replace("title: 示例文章", 'title: "示例\\u202e文章"'), 3, "title", "control character U+202E"),
+    (GOOD.replace("owner: 测试组", 'owner: "测试\\x00组"'), 7, "owner", "control character U+0000"),
 ])
 def test_malformed_front_matter_names_line_and_field(text, line, field, words):
     with pytest.raises(ArticleError) as info:
