@@ -1,8 +1,9 @@
 """Call records and answer feedback from the agent sidebar, validated before anything is stored.
 
 The sidebar uploads what happened on a call when the agent ends it, and keeps retrying while the server is down, so
-the same upload can arrive twice: a call is stored once per (agent, client id). Bad input is refused with the field
-at fault and nothing half-stored.
+the same upload can arrive twice: a call is stored once per (agent, client id), and a vote on an answer once per
+(agent, answer, query) within FEEDBACK_MERGE_SECONDS. Bad input is refused with the field at fault and nothing
+half-stored.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import ArticleRecord, CallRecord, Feedback
+from .models import ArticleRecord, CallRecord, Feedback, utcnow
 
 MAX_CALL_SECONDS = 24 * 3600
 MAX_ITEMS = 500          # per list in one call record: far above a real call, small enough to keep a row modest
@@ -21,6 +22,9 @@ MAX_TEXT = 2000          # the suggest API's own query limit
 MAX_SHORT = 300          # titles, headings, reasons
 ID_MAX = 80
 OPEN_ACTIONS = ("expand", "article", "copy")
+# Votes by one agent on one answer for one query within this time are one vote, the last one counting: a retried
+# upload is not counted twice, and an agent who changes their mind on a call changes the vote.
+FEEDBACK_MERGE_SECONDS = 15 * 60
 
 
 class CallDataError(ValueError):
@@ -198,15 +202,27 @@ def save_call(session: Session, agent: str, report: CallReport) -> tuple[CallRec
 
 # --- feedback -------------------------------------------------------------------------------------------------------
 
-def save_feedback(session: Session, user: str, payload) -> Feedback:
-    """One helpful / not-helpful vote on an answer; the article must exist (archived ones still count)."""
+def save_feedback(session: Session, user: str, payload) -> tuple[Feedback, bool]:
+    """One helpful / not-helpful vote on an answer; the article must exist (archived ones still count).
+
+    Returns (row, created): a repeat of a recent vote by the same agent on the same answer and query updates it.
+    """
     if not isinstance(payload, dict):
         raise CallDataError("body", "must be a JSON object")
     item = _feedback_item(payload, "feedback")
     if session.get(ArticleRecord, item["article_id"]) is None:
         raise CallDataError("article_id", f"no article {item['article_id']!r}")
+    now = utcnow()
+    recent = session.scalars(
+        select(Feedback).where(Feedback.user == user, Feedback.article_id == item["article_id"],
+                               Feedback.heading == item["heading"], Feedback.query == item["query"],
+                               Feedback.at >= now - dt.timedelta(seconds=FEEDBACK_MERGE_SECONDS))
+        .order_by(Feedback.at.desc())).first()
+    if recent is not None:
+        recent.helpful, recent.at = item["helpful"], now
+        return recent, False
     row = Feedback(user=user, article_id=item["article_id"], heading=item["heading"], query=item["query"],
-                   helpful=item["helpful"])
+                   helpful=item["helpful"], at=now)
     session.add(row)
     session.flush()
-    return row
+    return row, True

@@ -1,10 +1,12 @@
 """Agent sidebar at the HTTP level: the page, whole-article pages, feedback and call records (with bad input)."""
+import datetime as dt
 import re
 
 import pytest
 from sqlalchemy import select
 
 from kb.articles import parse_article
+from kb.calls import FEEDBACK_MERGE_SECONDS
 from kb.db import Database
 from kb.models import ArticleRecord, CallRecord, Feedback
 from kb.store import publish
@@ -92,6 +94,24 @@ def test_feedback_is_stored(private):
         row = s.get(Feedback, response.get_json()["id"])
         assert (row.user, row.article_id, row.heading, row.query, row.helpful) == \
             ("agent1", "lost-card-freeze", "挂失后怎么补卡", "卡丢了怎么办", False)
+
+
+def test_a_retried_or_changed_vote_is_one_vote_and_a_later_call_counts_again(private):
+    client, db = private
+    vote = {"article_id": "lost-card-freeze", "heading": "挂失后怎么补卡", "query": "卡丢了怎么办", "helpful": False}
+    first = client.post_json("/agent/api/feedback", vote)
+    retried = client.post_json("/agent/api/feedback", vote)  # the response was lost; the sidebar sends it again
+    changed = client.post_json("/agent/api/feedback", {**vote, "helpful": True})
+    assert (first.status_code, retried.status_code, changed.status_code) == (201, 200, 200)
+    assert first.get_json()["id"] == retried.get_json()["id"] == changed.get_json()["id"]
+    with db.session() as s:
+        rows = list(s.scalars(select(Feedback)))
+        assert [(r.helpful, r.query) for r in rows] == [(True, "卡丢了怎么办")]
+        rows[0].at -= dt.timedelta(seconds=FEEDBACK_MERGE_SECONDS + 1)  # the same question on a later call
+    assert client.post_json("/agent/api/feedback", vote).status_code == 201
+    assert client.post_json("/agent/api/feedback", {**vote, "query": "卡丢了"}).status_code == 201
+    with db.session() as s:
+        assert sorted(r.helpful for r in s.scalars(select(Feedback))) == [False, False, True]
 
 
 @pytest.mark.parametrize("body, status, message", [

@@ -46,13 +46,14 @@ def article(article_id: str):
 @bp.post("/api/feedback")
 @require_role(*AGENT_ROLES)
 def feedback():
+    """Store a vote; a retried or changed vote on the same answer and query returns the same row (200, not 201)."""
     payload = json_body()
     with get_db().session() as s:
         try:
-            row = save_feedback(s, current_user()["username"], payload)
+            row, created = save_feedback(s, current_user()["username"], payload)
         except CallDataError as exc:
             abort(400, description=str(exc))
-        return jsonify(id=row.id), 201
+        return jsonify(id=row.id, created=created), 201 if created else 200
 
 
 @bp.post("/api/calls")
