@@ -215,3 +215,34 @@ def test_a_reload_keeps_the_call_in_progress(page, private_server):
     expect(page.locator(f"#disc-list .disc[data-id={WEALTH}] .disc-say")).to_contain_text("不保证本金")
     expect(page.locator("#history-list li")).to_have_text(["这个理财保本吗"])
     assert page.evaluate("document.activeElement.id") == "query"
+
+
+def test_two_sidebar_tabs_show_one_call_and_store_it_once(page, private_server):
+    """An agent who opens the sidebar twice still has one call: both tabs show it, ending it in either tab ends it in
+    both, and the record is stored once (the other tab neither resurrects the call nor drops the upload)."""
+    open_sidebar(page, private_server.url)
+    second = page.context.new_page()
+    second.set_viewport_size({"width": 420, "height": 900})
+    second.goto(private_server.url + "/agent")
+    ask(page, "这个理财保本吗")
+    expect(second.locator("#call-state")).to_have_attribute("data-state", "active")
+    expect(second.locator(f"#disc-list .disc[data-id={WEALTH}]")).to_be_visible()
+    expect(second.locator("#history-list li")).to_have_text(["这个理财保本吗"])
+    ask(second, "卡丢了怎么办")
+    expect(page.locator("#history-list li")).to_have_text(["卡丢了怎么办", "这个理财保本吗"])  # newest first
+    checks = second.locator("#disc-list .disc-check")
+    for index in range(checks.count()):  # ticked in the second tab, ticked in the first
+        checks.nth(index).check()
+        expect(page.locator("#disc-list .disc-check").nth(index)).to_be_checked()
+    second.keyboard.press("Alt+X")
+    expect(second.locator("#notice")).to_contain_text("通话记录已保存")
+    expect(page.locator("#call-state")).to_have_attribute("data-state", "idle")
+    ask(page, "网点几点开门")  # typing in the first tab starts a new call, not the old one
+    page.keyboard.press("Alt+X")
+    expect(page.locator("#notice")).to_contain_text("通话记录已保存")
+    with private_server.db.session() as s:
+        calls = list(s.scalars(select(CallRecord).order_by(CallRecord.id)))
+        assert [c.data["texts"] for c in calls] == [["这个理财保本吗", "卡丢了怎么办"], ["网点几点开门"]]
+        assert WEALTH in calls[0].data["disclosures_ticked"]
+        assert calls[0].data["disclosures_ticked"] == calls[0].data["disclosures_required"]
+    second.close()

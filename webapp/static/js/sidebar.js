@@ -3,7 +3,7 @@
  *
  * Only the server's `snippet` (HTML-escaped, with <mark>) and `html` (sanitised) fields are inserted as HTML;
  * every other string goes through textContent. The call in progress and any upload the server has not yet accepted
- * are kept in localStorage, so a reload or an outage loses nothing.
+ * are kept in localStorage, so a reload or an outage loses nothing; sidebar tabs of the same agent share that state.
  */
 (function () {
   'use strict';
@@ -97,6 +97,19 @@
       window.crypto.getRandomValues(bytes);
       return Array.from(bytes, function (b) { return b.toString(16).padStart(2, '0'); }).join('');
     }
+
+    // One agent has one call at a time: a second sidebar tab shows and changes the same call. When another tab saves,
+    // take its state, so neither tab writes back an older copy (which could resurrect an ended call or drop uploads).
+    window.addEventListener('storage', function (event) {
+      if (event.key !== storeKey) return;
+      const before = call && call.id;
+      load();
+      if (before && (!call || call.id !== before)) { el.query.value = ''; clearAnswers(); }
+      renderCall();
+      renderRules();
+      renderHistory();
+      flushOutbox();
+    });
 
     /* ---- clocks ----------------------------------------------------------------------------------------------- */
 
@@ -725,13 +738,18 @@
       flushOutbox();
     }
 
+    // By id, not position: another tab of the same agent may have sent and dropped uploads meanwhile.
+    function dropUpload(item) {
+      outbox = outbox.filter(function (other) { return other.id !== item.id; });
+      save();
+    }
+
     function flushOutbox() {
       if (flushing || !outbox.length) return;
       flushing = true;
       const item = outbox[0];
       post(item.url, item.body).then(function (data) {
-        outbox.shift();
-        save();
+        dropUpload(item);
         flushing = false;
         if (item.kind === 'call') {
           root.dataset.savedCall = String(data.id);
@@ -743,8 +761,7 @@
         flushing = false;
         const kind = failureKind(err);
         if (kind === 'bad') {  // refused as sent: retrying cannot help, say so instead of looping
-          outbox.shift();
-          save();
+          dropUpload(item);
           setNotice((item.kind === 'call' ? '通话记录' : '反馈') + '未能保存：' + err.message, true);
           flushOutbox();
         } else {
