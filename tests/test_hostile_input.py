@@ -5,6 +5,7 @@ Endpoints: /api/suggest, the editor's preview and save, the sidebar's call recor
 """
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -136,9 +137,19 @@ def test_editor_save_refuses_bad_input_and_writes_nothing(private):
     raw = (f"csrf_token={client.token}&action=draft&expected_version=1&draft_revision=0&title=%FF%FE&type="
            f"procedure&body=%C3%28").encode()
     broken = client.http.post(path, data=raw, content_type="application/x-www-form-urlencoded")
-    assert broken.status_code == 302  # broken UTF-8 in a form arrives as U+FFFD: kept as typed in the draft
+    assert_clear_4xx(broken, 400)
+    assert "'title' is not valid UTF-8" in html.unescape(broken.get_data(as_text=True))
+    parts = {**form, "action": "draft", "csrf_token": client.token}
+    multipart = b"".join(f'--b0\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+                         + (b"\xc3\x28" if name == "body" else str(value).encode()) + b"\r\n"
+                         for name, value in parts.items()) + b"--b0--\r\n"
+    broken = client.http.post(path, data=multipart, content_type="multipart/form-data; boundary=b0")
+    assert_clear_4xx(broken, 400)
+    assert "'body' is not valid UTF-8" in html.unescape(broken.get_data(as_text=True))
+    assert (count(private, ArticleVersion), count(private, ArticleDraft)) == before
     with private.extensions["kb.db"].session() as s:
-        revision = s.get(ArticleDraft, ARTICLE).revision
+        draft = s.get(ArticleDraft, ARTICLE)
+        revision = draft.revision if draft else 0
     odd = client.http.post(path, data={**form, "title": "表情😀 mixed ｱｲｳ 繁體", "action": "draft",
                                        "draft_revision": revision, "body": form["body"] + "\n\n\x00\x1b控制字符 😀",
                                        "csrf_token": client.token})

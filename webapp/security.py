@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from urllib.parse import unquote_to_bytes
 
 from flask import Flask, abort, jsonify, render_template, request, session
 from sqlalchemy.exc import OperationalError
@@ -30,6 +31,28 @@ def _check_csrf() -> None:
         abort(400, description="CSRF token missing or invalid: reload the page and try again")
 
 
+def _check_form_encoding() -> None:
+    """Refuse a form with a field that is not valid UTF-8, naming the field. Werkzeug would keep such bytes as
+    literal %XX text (URL-encoded forms) or U+FFFD (multipart), and the editor would save that as typed."""
+    if request.method in SAFE_METHODS:
+        return
+    if request.mimetype == "application/x-www-form-urlencoded":
+        for pair in request.get_data(cache=True).split(b"&"):  # the form is still parsed from the cached body
+            name, _, value = pair.partition(b"=")
+            for data in (name, value):
+                try:
+                    unquote_to_bytes(data.replace(b"+", b" ")).decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    field = unquote_to_bytes(name).decode("utf-8", "replace")
+                    abort(400, description=f"form field {field!r} is not valid UTF-8 (byte {exc.start}): nothing "
+                                           f"was saved")
+    elif request.mimetype == "multipart/form-data":
+        for field, value in request.form.items(multi=True):
+            if "\ufffd" in value:
+                abort(400, description=f"form field {field!r} is not valid UTF-8 (it holds U+FFFD, the stand-in "
+                                       f"for broken text): nothing was saved")
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json" or request.is_json
 
@@ -49,6 +72,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def csrf_protect():
+        _check_form_encoding()
         if not app.config.get("CSRF_DISABLED"):
             _check_csrf()
 
