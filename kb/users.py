@@ -1,6 +1,7 @@
 """Accounts and roles. Passwords are stored only as salted scrypt hashes (werkzeug)."""
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -36,9 +37,14 @@ def _lower_thread_priority() -> None:
         pass
 
 
-# One thread per process: logins queue behind each other instead of running several scrypts at once.
+# Two threads per process: a burst of logins queues here instead of running dozens of scrypts at once.
 _hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="password-hash", initializer=_lower_thread_priority)
-_UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """A hash of a password nobody knows, made once per process on the first failed login."""
+    return generate_password_hash(secrets.token_urlsafe(16))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -72,6 +78,6 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
         # One real check against a hash nobody knows, so timing does not reveal which usernames exist.
-        verify_password(_UNKNOWN_USER_HASH, password or "")
+        verify_password(_unknown_user_hash(), password or "")
         return None
     return user if verify_password(user.password_hash, password or "") else None
