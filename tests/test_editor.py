@@ -170,6 +170,10 @@ def test_validation_errors_are_inline_and_nothing_is_lost(copy_app):
     assert re.search(r'data-error-for="steps"[^>]*>必填', page)
     assert re.search(r'data-error-for="timer"[^>]*>秒数须为正整数', page)
 
+    response = submit(editor, form, "publish", tags="正常标签, 坏\u202e标签")  # pasted with an invisible override
+    assert response.status_code == 422
+    assert re.search(r'data-error-for="tags"[^>]*>第 2 个字是控制字符 U\+202E', text(response))
+
 
 def test_preview_renders_like_the_sidebar_and_validates(client_for):
     editor = client_for("editor1")

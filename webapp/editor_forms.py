@@ -39,6 +39,8 @@ _MESSAGES = [
     (re.compile(r"^front matter is not valid YAML: (.*)"), "YAML 头信息格式错误：{0}"),
     (re.compile(r"^front matter must be a mapping"), "YAML 头信息须为“字段: 值”的形式"),
     (re.compile(r"^id '(.*)' is already used by"), "ID “{0}”在本批文件中重复"),
+    (re.compile(r"^contains the control character (U\+[0-9A-F]+) at position (\d+)"),
+     "第 {1} 个字是控制字符 {0}（看不见但会出错），请删除后再保存"),
 ]
 
 
