@@ -71,7 +71,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.before_request
-    def csrf_protect():
+    def check_posted_form():
         _check_form_encoding()
         if not app.config.get("CSRF_DISABLED"):
             _check_csrf()
