@@ -4,7 +4,8 @@ Each simulated agent logs in (its own account), then works like an agent on call
 sidebar sending a request every two characters (0.25–0.6 s apart: typing with the 150 ms debounce), then listens for
 5–15 s before typing the next utterance. All agents log in before the clock starts (their login time is printed
 separately) and the first 15 s, while agents join at random points of their calls, are not counted. Prints requests/s,
-p50/p95/p99 and errors.
+p50/p95/p99 and errors for the measured time; then every agent logs in again within 5 s while all keep typing (the
+start of a shift), and the suggestions of those 10 s are reported on their own.
 Run: .venv/bin/python bench/http_load.py [--agents 50] [--seconds 60] [--size 50k] [--workers N] [--threads N]
 """
 from __future__ import annotations
