@@ -1,17 +1,21 @@
 """Call records and answer feedback from the agent sidebar, validated before anything is stored.
 
 The sidebar uploads what happened on a call when the agent ends it, and keeps retrying while the server is down, so
-the same upload can arrive twice: a call is stored once per (agent, client id), and a vote on an answer once per
-(agent, answer, query) within FEEDBACK_MERGE_SECONDS. Bad input is refused with the field at fault and nothing
+the same upload can arrive twice, even at the same moment from two tabs: a call is stored once per (agent, client id)
+and a vote on an answer once per (agent, answer, query) within FEEDBACK_MERGE_SECONDS, each guarded by a unique
+constraint rather than a look-up. Bad input is refused with the field at fault and nothing
 half-stored.
 """
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .models import ArticleRecord, CallRecord, Feedback, utcnow
@@ -186,18 +190,23 @@ def parse_call_report(payload) -> CallReport:
 
 
 def save_call(session: Session, agent: str, report: CallReport) -> tuple[CallRecord, bool]:
-    """Store the call unless this agent already stored the same client id; returns (record, created)."""
-    existing = session.scalars(
-        select(CallRecord).where(CallRecord.agent == agent,
-                                 CallRecord.data["client_id"].as_string() == report.client_id)).first()
-    if existing is not None:
-        return existing, False
-    record = CallRecord(agent=agent, started_at=report.started_at, ended_at=report.ended_at,
-                        duration_seconds=report.duration_seconds, wait_seconds=report.wait_seconds,
-                        data=report.data)
+    """Store the call unless this agent already stored the same client id; returns (record, created).
+
+    The unique constraint on (agent, client_id) decides, not a look-up first: two tabs or a retry racing each other
+    both try to insert and the loser finds the winner's row. Use a session of its own (a duplicate rolls it back).
+    """
+    record = CallRecord(agent=agent, client_id=report.client_id, started_at=report.started_at,
+                        ended_at=report.ended_at, duration_seconds=report.duration_seconds,
+                        wait_seconds=report.wait_seconds, data=report.data)
     session.add(record)
-    session.flush()
-    return record, True
+    try:
+        session.flush()
+        return record, True
+    except IntegrityError:
+        session.rollback()
+    existing = session.scalars(
+        select(CallRecord).where(CallRecord.agent == agent, CallRecord.client_id == report.client_id)).one()
+    return existing, False
 
 
 # --- feedback -------------------------------------------------------------------------------------------------------
@@ -206,23 +215,36 @@ def save_feedback(session: Session, user: str, payload) -> tuple[Feedback, bool]
     """One helpful / not-helpful vote on an answer; the article must exist (archived ones still count).
 
     Returns (row, created): a repeat of a recent vote by the same agent on the same answer and query updates it.
+    The vote's open key is unique per agent, so two racing copies of one vote end as one row. Use a session of its
+    own (a lost race rolls it back).
     """
     if not isinstance(payload, dict):
         raise CallDataError("body", "must be a JSON object")
     item = _feedback_item(payload, "feedback")
     if session.get(ArticleRecord, item["article_id"]) is None:
         raise CallDataError("article_id", f"no article {item['article_id']!r}")
-    now = utcnow()
-    recent = session.scalars(
-        select(Feedback).where(Feedback.user == user, Feedback.article_id == item["article_id"],
-                               Feedback.heading == item["heading"], Feedback.query == item["query"],
-                               Feedback.at >= now - dt.timedelta(seconds=FEEDBACK_MERGE_SECONDS))
-        .order_by(Feedback.at.desc())).first()
-    if recent is not None:
-        recent.helpful, recent.at = item["helpful"], now
-        return recent, False
-    row = Feedback(user=user, article_id=item["article_id"], heading=item["heading"], query=item["query"],
-                   helpful=item["helpful"], at=now)
-    session.add(row)
-    session.flush()
-    return row, True
+    key = _vote_key(item)
+    for _attempt in range(3):  # a lost race retries once or twice; a third loss means something else is wrong
+        now = utcnow()
+        open_vote = session.scalars(select(Feedback).where(Feedback.user == user, Feedback.open_key == key)).first()
+        if open_vote is not None and open_vote.at >= now - dt.timedelta(seconds=FEEDBACK_MERGE_SECONDS):
+            open_vote.helpful, open_vote.at = item["helpful"], now
+            return open_vote, False
+        if open_vote is not None:  # too old to be the same vote: it stays as it is, no longer open to merging
+            open_vote.open_key = None
+            session.flush()
+        row = Feedback(user=user, article_id=item["article_id"], heading=item["heading"], query=item["query"],
+                       helpful=item["helpful"], at=now, open_key=key)
+        session.add(row)
+        try:
+            session.flush()
+            return row, True
+        except IntegrityError:  # a copy of this vote was stored meanwhile: merge with it
+            session.rollback()
+    raise RuntimeError(f"feedback by {user!r} on {item['article_id']!r} kept colliding; try again")
+
+
+def _vote_key(item: dict) -> str:
+    """Which answer to which question a vote is about, as a fixed-length key for the unique constraint."""
+    raw = json.dumps([item["article_id"], item["heading"], item["query"]], ensure_ascii=False)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()

@@ -95,11 +95,17 @@ class SuggestLog(Base):
 
 
 class CallRecord(Base):
-    """What happened on one call, stored when the agent ends it."""
+    """What happened on one call, stored when the agent ends it.
+
+    ``client_id`` is the id the sidebar gives the call when it starts: two tabs, a retry after a lost response or a
+    reload upload the same call again, and the unique constraint makes the second upload find the first.
+    """
 
     __tablename__ = "call_records"
+    __table_args__ = (UniqueConstraint("agent", "client_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent: Mapped[str] = mapped_column(String(80))
+    client_id: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime)
     ended_at: Mapped[dt.datetime] = mapped_column(DateTime)
     duration_seconds: Mapped[int] = mapped_column(Integer)
@@ -108,9 +114,15 @@ class CallRecord(Base):
 
 
 class Feedback(Base):
-    """Helpful / not helpful on one answer (article + heading) as shown to an agent."""
+    """Helpful / not helpful on one answer (article + heading) as shown to an agent.
+
+    ``open_key`` (a hash of article, heading and query) is set while the vote can still be merged with a repeat of it
+    and cleared when a later vote on the same answer starts a new row: the unique constraint lets one open vote per
+    agent and answer exist, so two racing copies of one vote cannot both insert.
+    """
 
     __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("user", "open_key"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     user: Mapped[str] = mapped_column(String(80), default="")
@@ -118,6 +130,7 @@ class Feedback(Base):
     heading: Mapped[str] = mapped_column(String(300), default="")
     query: Mapped[str] = mapped_column(String(2000), default="")
     helpful: Mapped[bool] = mapped_column(Boolean)
+    open_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class ArticleDraft(Base):

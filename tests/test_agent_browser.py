@@ -8,9 +8,13 @@ from sqlalchemy import select
 from kb.db import Database
 from kb.models import CallRecord, Feedback
 from tests.conftest import browser_login, screenshot
+from tests.helpers import wait_until
 
 WEALTH = "disclosure-wealth-not-guaranteed"
 REGULATOR = "escalation-regulator-complaint"
+# true when the page's persisted state holds no upload the server has not accepted
+OUTBOX_EMPTY = """() => Object.keys(localStorage).filter(k => k.startsWith('kb-sidebar:'))
+  .every(k => !(JSON.parse(localStorage.getItem(k)).outbox || []).length)"""
 
 
 @pytest.fixture
@@ -240,9 +244,18 @@ def test_two_sidebar_tabs_show_one_call_and_store_it_once(page, private_server):
     ask(page, "网点几点开门")  # typing in the first tab starts a new call, not the old one
     page.keyboard.press("Alt+X")
     expect(page.locator("#notice")).to_contain_text("通话记录已保存")
-    with private_server.db.session() as s:
-        calls = list(s.scalars(select(CallRecord).order_by(CallRecord.id)))
-        assert [c.data["texts"] for c in calls] == [["这个理财保本吗", "卡丢了怎么办"], ["网点几点开门"]]
-        assert WEALTH in calls[0].data["disclosures_ticked"]
-        assert calls[0].data["disclosures_ticked"] == calls[0].data["disclosures_required"]
+
+    def stored_calls():
+        with private_server.db.session() as s:
+            return [(c.client_id, c.data) for c in s.scalars(select(CallRecord).order_by(CallRecord.id))]
+
+    wait_until(lambda: len(stored_calls()) >= 2, what="both calls to be stored")
+    # both tabs flush their shared outbox: wait until neither tab holds an upload, then count what the server kept
+    for tab in (page, second):
+        wait_until(lambda: tab.evaluate(OUTBOX_EMPTY), what="the tab's uploads to be accepted")
+    calls = stored_calls()
+    assert [data["texts"] for _, data in calls] == [["这个理财保本吗", "卡丢了怎么办"], ["网点几点开门"]]
+    assert len({client_id for client_id, _ in calls}) == 2
+    assert WEALTH in calls[0][1]["disclosures_ticked"]
+    assert calls[0][1]["disclosures_ticked"] == calls[0][1]["disclosures_required"]
     second.close()
