@@ -64,6 +64,8 @@ class Article:
     sources: list[str] = field(default_factory=list)
     triggers: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
+    counter_examples: list[str] = field(default_factory=list)  # rules: near-misses that must not fire it
+    requires: list[str] = field(default_factory=list)  # answers: rule ids an answer from this article brings along
     say: str = ""
     steps: list[str] = field(default_factory=list)
     timer: dict | None = None
@@ -78,8 +80,12 @@ class Article:
                 "owner": self.owner, "review_by": self.review_by.isoformat() if self.review_by else None}
         if self.sources:
             data["sources"] = self.sources
+        if self.requires:
+            data["requires"] = self.requires
         if self.is_rule:
             data.update(triggers=self.triggers, examples=self.examples)
+            if self.counter_examples:
+                data["counter_examples"] = self.counter_examples
             if self.type == "disclosure":
                 data["say"] = self.say
             else:
@@ -212,11 +218,17 @@ def parse_article(text: str | bytes, path: str = "<text>") -> Article:
     if article.is_rule:
         article.triggers = _string_list(meta, "triggers", True, err)
         article.examples = _string_list(meta, "examples", True, err)
+        article.counter_examples = _string_list(meta, "counter_examples", False, err)
         if article_type == "disclosure":
             article.say = required_str("say")
         else:
             article.steps = _string_list(meta, "steps", True, err)
             article.timer = _parse_timer(meta.get("timer"), err)
+    else:
+        article.requires = _string_list(meta, "requires", False, err)
+        for rule_id in article.requires:
+            if not ID_PATTERN.match(rule_id):
+                raise err("requires", f"{rule_id!r} is not an article id (lower-case ASCII letters, digits, '-')")
     if not body and not article.is_rule:
         raise ArticleError("body is empty: write at least one section", path, end + 2)
     return article
@@ -298,5 +310,6 @@ def article_from_meta(meta: dict, body: str) -> Article:
         tags=list(meta.get("tags") or []), aliases=list(meta.get("aliases") or []), owner=meta.get("owner") or "",
         review_by=dt.date.fromisoformat(review_by) if review_by else None, sources=list(meta.get("sources") or []),
         triggers=list(meta.get("triggers") or []), examples=list(meta.get("examples") or []),
+        counter_examples=list(meta.get("counter_examples") or []), requires=list(meta.get("requires") or []),
         say=meta.get("say") or "", steps=list(meta.get("steps") or []), timer=meta.get("timer"),
     )
