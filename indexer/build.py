@@ -29,12 +29,12 @@ from kb.generation import CHUNK_SHARDS, FORMAT, MANIFEST, chunk_shard, current_g
 from kb.keyword import make_schema, weighted_text
 from kb.normalize import normalize
 from kb.render import plain_text, quote_blocks, render_markdown
-from kb.rules import BACKGROUND_LIMIT, train_rule_classifiers
 from kb.store import PublishedHead, load_versions, published_heads
 
 from .embed_cache import EmbeddingCache, text_key
 from .generations import activate, new_generation_dir, prune
 from .progress import Progress
+from .rule_training import rule_record, write_rules
 
 # Chunk count from which a full build uses an IVF index (see new_dense_index and bench/latency.py).
 IVF_THRESHOLD = 20_000
@@ -75,13 +75,6 @@ def chunk_records(version_number: int, article: Article) -> list[dict]:
             "plain": plain_text(chunk.markdown),
         })
     return records
-
-
-def rule_record(version_number: int, article: Article) -> dict:
-    return {"id": article.id, "type": article.type, "title": article.title, "version": version_number,
-            "aliases": article.aliases, "triggers": article.triggers, "triggers_normalized": [normalize(t) for t in article.triggers],
-            "examples": article.examples, "say": article.say, "steps": article.steps, "timer": article.timer,
-            "body_html": render_markdown(article.body)}
 
 
 class Embedder:
@@ -136,19 +129,6 @@ def write_chunk_shards(generation: Path, base: Path | None, chunks: dict[int, di
         else:
             shard_path(generation, shard).write_text(json.dumps(by_shard.get(shard, []), ensure_ascii=False),
                                                      encoding="utf-8")
-
-
-def background_texts(records) -> list[str]:
-    """What agents ask that is not a rule: the KB's titles, section headings and aliases (a capped, stable sample)."""
-    texts = set()
-    for record in records:
-        texts.add(record["title"])
-        texts.add(record["heading_path"][-1])
-        texts.update(record["aliases"])
-    normalized = sorted({normalize(t) for t in texts if t.strip()})
-    if len(normalized) > BACKGROUND_LIMIT:
-        normalized = sorted(normalized, key=text_key)[:BACKGROUND_LIMIT]
-    return normalized
 
 
 def _whoosh_doc(cid: int, record: dict) -> dict:
@@ -240,6 +220,10 @@ def _write_generation(generation: Path, published: list[tuple[PublishedHead, Art
             cids.append(next_cid)
             next_cid += 1
         articles_info[article.id] = {"hash": hashes[article.id], "version": number, "cids": cids}
+        if article.requires:
+            articles_info[article.id]["requires"] = article.requires
+        if article.questions:
+            articles_info[article.id]["questions"] = article.questions
 
     # Keyword index: copy the base and apply the difference, or build from scratch.
     keyword_dir = generation / "keyword"
@@ -280,32 +264,7 @@ def _write_generation(generation: Path, published: list[tuple[PublishedHead, Art
 
     # Rules are few: always rebuilt whole (their example embeddings come from the cache).
     rules = [rule_record(h.number, a) for h, a in published if h.type in RULE_TYPES]
-    owners, examples = [], []
-    for index, rule in enumerate(rules):
-        # Agents type notes (「客户骂人能挂电话吗」) as well as the customer's words: the rule's title, aliases and
-        # triggers are positive examples too, besides the customer utterances written for it.
-        texts = list(dict.fromkeys(normalize(t) for t in [*rule["examples"], rule["title"], *rule["aliases"],
-                                                            *rule["triggers"]]))
-        rule["training_texts"] = texts
-        owners.extend([index] * len(texts))
-        examples.extend(texts)
-    example_vectors = embedder.embed(examples, "query", "rule examples")
-    # The classifiers are retrained when a rule's examples change and on every full build. An update that changes
-    # only answer articles keeps them: the background (negatives) is then a little stale, which is harmless, and
-    # retraining on every publish would cost seconds on the publish-to-searchable path.
-    model_key = text_key(json.dumps([encoder.model_id, examples, owners], ensure_ascii=False))
-    if base is not None and base_manifest.get("rule_model_key") == model_key:
-        shutil.copy2(base / "rule_model.npz", generation / "rule_model.npz")
-    else:
-        every_chunk = (r for shard in range(CHUNK_SHARDS)
-                       for r in json.loads(shard_path(generation, shard).read_text(encoding="utf-8")))
-        background = embedder.embed(background_texts(every_chunk), "query", "rule background")
-        weights, bias = train_rule_classifiers(example_vectors, np.asarray(owners, dtype=np.int64), len(rules),
-                                               background)
-        np.savez(generation / "rule_model.npz", weights=weights, bias=bias)
-    np.save(generation / "rule_examples.npy", example_vectors)
-    (generation / "rules.json").write_text(json.dumps({"rules": rules, "example_owner": owners}, ensure_ascii=False),
-                                           encoding="utf-8")
+    model_key = write_rules(generation, rules, articles_info, base, base_manifest, embedder, encoder.model_id)
     manifest = {"format": FORMAT, "model_id": encoder.model_id, "dim": encoder.dim, "built_at": time.time(),
                 "kind": "update" if base is not None else "full", "next_cid": next_cid, "articles": articles_info,
                 "chunk_count": chunk_count, "rule_count": len(rules), "rule_model_key": model_key}

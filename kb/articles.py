@@ -66,6 +66,7 @@ class Article:
     examples: list[str] = field(default_factory=list)
     counter_examples: list[str] = field(default_factory=list)  # rules: near-misses that must not fire it
     requires: list[str] = field(default_factory=list)  # answers: rule ids an answer from this article brings along
+    questions: list[str] = field(default_factory=list)  # answers: how agents ask about it (teaches rules the ordinary)
     say: str = ""
     steps: list[str] = field(default_factory=list)
     timer: dict | None = None
@@ -82,6 +83,8 @@ class Article:
             data["sources"] = self.sources
         if self.requires:
             data["requires"] = self.requires
+        if self.questions:
+            data["questions"] = self.questions
         if self.is_rule:
             data.update(triggers=self.triggers, examples=self.examples)
             if self.counter_examples:
@@ -226,6 +229,7 @@ def parse_article(text: str | bytes, path: str = "<text>") -> Article:
             article.timer = _parse_timer(meta.get("timer"), err)
     else:
         article.requires = _string_list(meta, "requires", False, err)
+        article.questions = _string_list(meta, "questions", False, err)
         for rule_id in article.requires:
             if not ID_PATTERN.match(rule_id):
                 raise err("requires", f"{rule_id!r} is not an article id (lower-case ASCII letters, digits, '-')")
@@ -311,5 +315,6 @@ def article_from_meta(meta: dict, body: str) -> Article:
         review_by=dt.date.fromisoformat(review_by) if review_by else None, sources=list(meta.get("sources") or []),
         triggers=list(meta.get("triggers") or []), examples=list(meta.get("examples") or []),
         counter_examples=list(meta.get("counter_examples") or []), requires=list(meta.get("requires") or []),
+        questions=list(meta.get("questions") or []),
         say=meta.get("say") or "", steps=list(meta.get("steps") or []), timer=meta.get("timer"),
     )

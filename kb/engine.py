@@ -11,7 +11,7 @@ from .config import Settings
 from .encoders import Encoder, QueryCache, create_encoder
 from .index import IndexGeneration, IndexHolder, IndexMissing
 from .normalize import normalize, query_terms
-from .rules import match_rules
+from .rules import linked_rules, match_rules
 from .search import FusionParams, Hit, Timings, rank
 from .snippets import highlight
 
@@ -149,6 +149,7 @@ class KnowledgeBase:
         clocks = {name: float(value) for name, value in (("wait", wait_seconds), ("call", call_seconds))
                   if value is not None}
         fired = match_rules(generation, normalized, vector(), clocks)
+        fired += linked_rules(generation, answers, {f.rule["id"] for f in fired})
         timings.add("rules", started)
         return {"answers": answers,
                 "disclosures": [f.as_dict() for f in fired if f.rule["type"] == "disclosure"],

@@ -52,6 +52,7 @@ class IndexGeneration:
         rules = json.loads((self.path / "rules.json").read_text(encoding="utf-8"))
         self.rules: list[dict] = rules["rules"]
         self.rule_example_owner = np.asarray(rules["example_owner"], dtype=np.int64)
+        self.rule_requires: dict[str, list[str]] = rules["requires"]
         self.rule_example_vectors = np.load(self.path / "rule_examples.npy")
         model = np.load(self.path / "rule_model.npz")
         self.rule_weights, self.rule_bias = model["weights"], model["bias"]

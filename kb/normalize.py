@@ -70,3 +70,8 @@ def tokenize(normalized_text: str) -> list[str]:
 def query_terms(normalized_text: str) -> tuple[str, ...]:
     """Distinct tokens of a normalised query, in order; cached because agents retype the same prefixes."""
     return tuple(dict.fromkeys(tokenize(normalized_text)))
+
+
+def tokenize_phrase(normalized_text: str) -> list[str]:
+    """The words of a short phrase in order (jieba's exact mode, nothing dropped): for matching phrases with gaps."""
+    return [t for t in (w.strip() for w in _get_tokenizer().cut(normalized_text)) if t]

@@ -1,6 +1,7 @@
 """Disclosure and escalation rules: content articles that fire on trigger phrases, on meaning, or on a timer.
 
-A rule fires when the normalised text contains one of its trigger phrases, when the text's embedding is close enough
+A rule fires when the normalised text says one of its trigger phrases (kb/triggers.py: also with words inserted,
+with homophone typos, and for escalations not after a negation), when the text's embedding is close enough
 to one of its example utterances (so 「稳赚不赔吗」 fires the non-guaranteed disclosure without saying 保本), or when
 the customer's wait or the call has passed the rule's timer. Every fired rule says why.
 """
@@ -11,13 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .index import IndexGeneration
+from .triggers import match_triggers
 
 # Raw cosine similarity separates paraphrases from unrelated questions poorly (e5 scores crowd into 0.85-0.95), so
-# each rule has a small linear classifier over query embeddings, trained at index time on the rule's examples
-# against the other rules' examples and a background of the knowledge base's own titles, headings and aliases.
-# The probability at which a rule fires was chosen on tests/queries (rule queries vs. everyday agent queries).
+# each rule has a small linear classifier over query embeddings, trained at index time (indexer/rule_training.py).
+# The probability at which a rule fires was chosen on the validation split of bench/rules_eval (`make rules`).
 SEMANTIC_THRESHOLD = 0.7
-BACKGROUND_LIMIT = 4000
+# An answer at least this confident brings the rules its article requires (chosen on the validation split too).
+ANSWER_LINK_MIN_SCORE = 0.5
 # Texts shorter than this (characters, after normalisation) are too fragmentary for semantic matching.
 SEMANTIC_MIN_CHARS = 4
 
@@ -26,7 +28,7 @@ SEMANTIC_MIN_CHARS = 4
 class FiredRule:
     rule: dict
     reason: str
-    how: str  # "trigger" | "semantic" | "timer"
+    how: str  # "trigger" | "semantic" | "timer" | "answer"
     score: float = 1.0
 
     def as_dict(self) -> dict:
@@ -44,26 +46,6 @@ def rule_probabilities(weights: np.ndarray, bias: np.ndarray, vector: np.ndarray
     return 1.0 / (1.0 + np.exp(-(weights @ vector + bias)))
 
 
-def train_rule_classifiers(example_vectors: np.ndarray, example_owner: np.ndarray, rule_count: int,
-                           background_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest logistic regression per rule (liblinear: deterministic, ~0.1 s a rule). Returns weights, bias."""
-    from sklearn.linear_model import LogisticRegression
-
-    dim = example_vectors.shape[1] if len(example_vectors) else background_vectors.shape[1]
-    weights = np.zeros((rule_count, dim), dtype=np.float32)
-    bias = np.full(rule_count, -20.0, dtype=np.float32)  # a rule without examples never fires semantically
-    features = np.vstack([example_vectors, background_vectors]) if len(background_vectors) else example_vectors
-    labels = np.concatenate([example_owner, np.full(len(background_vectors), -1)])
-    for index in range(rule_count):
-        target = (labels == index).astype(int)
-        if target.sum() == 0 or target.sum() == len(target):
-            continue
-        model = LogisticRegression(C=4.0, solver="liblinear", max_iter=1000, class_weight="balanced")
-        model.fit(features, target)
-        weights[index], bias[index] = model.coef_[0], model.intercept_[0]
-    return weights, bias
-
-
 def _format_seconds(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes} 分钟" + (f" {secs} 秒" if secs else "") if minutes else f"{secs} 秒"
@@ -74,10 +56,10 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
     """All rules that fire for this text and these clocks, strongest reason first (trigger, timer, semantic)."""
     fired: dict[str, FiredRule] = {}
     for rule in generation.rules:
-        for trigger in rule["triggers_normalized"]:
-            if trigger and trigger in normalized_text:
-                fired[rule["id"]] = FiredRule(rule, f"提到「{trigger}」", "trigger")
-                break
+        match = match_triggers(tuple(rule["triggers_normalized"]), normalized_text,
+                               respect_negation=rule["type"] == "escalation")
+        if match is not None:
+            fired[rule["id"]] = FiredRule(rule, match.reason(), "trigger")
     for rule in generation.rules:
         timer = rule.get("timer")
         if rule["id"] in fired or not timer or not clocks:
@@ -99,5 +81,17 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
             example = rule["training_texts"][int(mask[:best].sum())]
             fired[rule["id"]] = FiredRule(rule, f"与示例「{example}」意思相近（{probability:.2f}）", "semantic",
                                           probability)
-    order = {"trigger": 0, "timer": 1, "semantic": 2}
+    order = {"trigger": 0, "timer": 1, "semantic": 2, "answer": 3}
     return sorted(fired.values(), key=lambda f: (order[f.how], -f.score, f.rule["id"]))
+
+
+def linked_rules(generation: IndexGeneration, answers: list[dict], already: set[str],
+                 min_score: float = ANSWER_LINK_MIN_SCORE) -> list[FiredRule]:
+    """Rules the top answer's article names in ``requires`` (a confident answer about 销户 brings the identity
+    check), unless they fired already. Only the top answer counts, and only when it is confident."""
+    if not answers or answers[0]["score"] < min_score:
+        return []
+    top = answers[0]
+    by_id = {rule["id"]: rule for rule in generation.rules}
+    return [FiredRule(by_id[rid], f"回答来自「{top['title']}」，办理前须告知", "answer", top["score"])
+            for rid in generation.rule_requires.get(top["article_id"], []) if rid in by_id and rid not in already]

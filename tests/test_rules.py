@@ -1,6 +1,9 @@
 """Disclosure and escalation rules fire by phrase, by paraphrase and by timer, and say why."""
 import pytest
 
+from kb.normalize import normalize
+from kb.triggers import match_triggers
+
 
 def fired(result):
     return {r["id"]: r for r in result["disclosures"] + result["escalations"]}
@@ -21,13 +24,13 @@ def test_regulator_complaint_gives_numbered_steps(kb):
 
 @pytest.mark.parametrize("text, rule_id", [
     ("买这个一年能拿多少收益，肯定有吧", "disclosure-wealth-not-guaranteed"),
-    ("我都等了快半小时了还没人管", "escalation-long-wait"),
+    ("排队排到现在都快一个钟头了还没人管", "escalation-long-wait"),
 ])
 def test_rule_fires_on_paraphrase_without_trigger_words(kb, text, rule_id):
     generation = kb.generation()
     rule = next(r for r in generation.rules if r["id"] == rule_id)
-    from kb.normalize import normalize
-    assert not any(t in normalize(text) for t in rule["triggers_normalized"]), "test text must avoid triggers"
+    assert match_triggers(tuple(rule["triggers_normalized"]), normalize(text), True) is None, \
+        "test text must avoid triggers, even approximately"
     hit = fired(kb.suggest(text)).get(rule_id)
     assert hit is not None and hit["how"] == "semantic" and "意思相近" in hit["reason"]
 
@@ -43,3 +46,10 @@ def test_timer_rules_fire_without_new_text(kb):
 @pytest.mark.parametrize("text", ["今天天气不错", "你们营业厅几点开门", "信用卡怎么申请", "积分能换什么"])
 def test_everyday_questions_fire_no_escalation(kb, text):
     assert kb.suggest(text)["escalations"] == []
+
+
+def test_confident_answer_brings_the_rules_its_article_requires(kb):
+    result = kb.suggest("我想把这张卡销户")
+    assert result["answers"][0]["article_id"] == "account-closing"
+    identity = fired(result)["disclosure-identity-before-account"]
+    assert identity["how"] in ("answer", "trigger", "semantic")

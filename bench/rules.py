@@ -1,0 +1,230 @@
+"""Compliance prompts on wordings the rules never saw: recall on held-out positives, false alarms on benign speech.
+
+Run: .venv/bin/python bench/rules.py [--split test|validation] [--data ../shared/bench/esun-faq]  (or `make rules`)
+
+Data (bench/rules_eval/, fixed in the repository):
+- ``positives/<rule-id>.yaml``: utterances that need the rule, in the registers agents type (customer's words, the
+  agent's note, traditional characters, typos and homophones, half-typed fragments), split validation / test;
+- ``benign-*.yaml``: everyday agent utterances across products and procedures that need no escalation, each labelled
+  with the disclosures it does need, many of them near-misses of a rule, split validation / test.
+The train split of both lives in the content itself (rule ``examples`` and ``counter_examples``, answer articles'
+``questions``): that is all the engine learns from. Thresholds are chosen on the validation split (``--split
+validation``); the figures to report come from the test split, the default. The 1,624 E.SUN questions
+(../shared/bench/esun-faq, external) are ordinary bank questions: every escalation on one is false. Nothing in the
+product learns from them; this script only reads them.
+
+Also measured: what typing does. The sidebar raises prompts only from text the agent settled on (a pause or Enter);
+each benign utterance is typed character by character, the agent pausing at every punctuation mark, and an escalation
+raised by such a settled prefix but not by the whole utterance counts as prefix-only (goal 0). For comparison, the
+same count over every character prefix is what a sidebar that prompted on unsettled text would have raised.
+
+Last line: ``rules: disclosure_recall=.. escalation_recall=.. esun_false_escalation=.. benign_false_escalation=..
+benign_false_disclosure=..``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import SHARED, remove, temp_settings  # noqa: E402
+from indexer.build import build_index  # noqa: E402
+from kb.db import Database  # noqa: E402
+from kb.engine import KnowledgeBase  # noqa: E402
+from kb.normalize import normalize  # noqa: E402
+from kb.store import import_directory  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "rules_eval"
+CONTENT = ROOT / "content"
+SPLITS = ("validation", "test")
+PAUSE_AFTER = re.compile(r"[，,。.？?！!；;、\s]")
+
+
+@dataclass
+class Case:
+    text: str
+    split: str
+    expected: set[str]                 # rule ids this utterance needs (a positive's rule, its `also`, benign labels)
+    rule: str | None = None            # a positive's own rule
+    register: str = ""
+    near_miss: str | None = None
+    fired: dict[str, dict] = field(default_factory=dict)
+
+
+def load_cases(data: Path = DATA) -> tuple[list[Case], list[Case]]:
+    """Positives and benign utterances of every split in the data folder."""
+    positives, benign = [], []
+    for path in sorted((data / "positives").glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for split in SPLITS:
+            for item in spec.get(split) or []:
+                positives.append(Case(item["text"], split, {spec["rule"], *(item.get("also") or [])},
+                                      rule=spec["rule"], register=item.get("register", "")))
+    for path in sorted(data.glob("benign-*.yaml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for split in SPLITS:
+            for item in spec.get(split) or []:
+                benign.append(Case(item["text"], split, set(item.get("disclosures") or []),
+                                   register=item.get("register", ""), near_miss=item.get("near_miss")))
+    return positives, benign
+
+
+def content_texts(kb: KnowledgeBase) -> set[str]:
+    """Every text the engine trains its rules on (normalised): held-out cases must not be among them."""
+    texts = set()
+    for rule in kb.generation().rules:
+        texts.update(normalize(t) for t in [*rule["examples"], *rule["aliases"], *rule["triggers"],
+                                           *rule.get("counter_examples", [])])
+    return texts
+
+
+def fire(kb: KnowledgeBase, text: str) -> dict[str, dict]:
+    result = kb.suggest(text)
+    return {r["id"]: r for r in result["disclosures"] + result["escalations"]}
+
+
+def ratio(hits: int, total: int) -> float:
+    return hits / total if total else float("nan")
+
+
+def settled_prefixes(text: str) -> list[str]:
+    """The texts an agent typing ``text`` settles on before the end: up to each punctuation mark or space."""
+    return [text[:m.start()].strip() for m in PAUSE_AFTER.finditer(text) if text[:m.start()].strip()
+            and text[:m.start()].strip() != text.strip()]
+
+
+def prefix_escalations(kb: KnowledgeBase, cases: list[Case], escalation_ids: set[str]) -> tuple[int, int]:
+    """(settled-prefix-only escalations, any-character-prefix-only escalations) over ``cases``."""
+    settled = every = 0
+    for case in cases:
+        whole = {rid for rid in case.fired if rid in escalation_ids}
+        seen_settled, seen_any = set(), set()
+        for prefix in settled_prefixes(case.text):
+            seen_settled |= {rid for rid in fire(kb, prefix) if rid in escalation_ids} - whole
+        for end in range(1, len(case.text)):
+            seen_any |= {rid for rid in fire(kb, case.text[:end]) if rid in escalation_ids} - whole
+        settled += len(seen_settled)
+        every += len(seen_any)
+    return settled, every
+
+
+def report(kb: KnowledgeBase, split: str, esun_questions: list[str], typing: bool) -> str:
+    positives, benign = load_cases()
+    positives = [c for c in positives if c.split == split]
+    benign = [c for c in benign if c.split == split]
+    rules = {r["id"]: r for r in kb.generation().rules}
+    escalation_ids = {rid for rid, r in rules.items() if r["type"] == "escalation"}
+    seen = content_texts(kb)
+    leaked = [c.text for c in positives + benign if normalize(c.text) in seen]
+    if leaked:
+        raise SystemExit(f"{len(leaked)} held-out utterances are in the rules' own content, e.g. {leaked[:3]}")
+    started = time.perf_counter()
+    for case in positives + benign:
+        case.fired = fire(kb, case.text)
+    print(f"# {split}: {len(positives)} positives, {len(benign)} benign utterances "
+          f"({time.perf_counter() - started:.0f} s)")
+
+    # per rule: recall on its positives, precision over everything in the split
+    print(f"{'rule':40s} {'recall':>7s} {'n':>4s} {'precision':>9s} {'fired':>5s}")
+    found = Counter()
+    for rid in sorted(rules):
+        own = [c for c in positives if c.rule == rid]
+        fired_on = [c for c in positives + benign if rid in c.fired]
+        right = sum(rid in c.expected for c in fired_on)
+        found[rid] = sum(rid in c.fired for c in own)
+        print(f"{rid:40s} {ratio(found[rid], len(own)):7.2f} {len(own):4d} {ratio(right, len(fired_on)):9.2f} "
+              f"{len(fired_on):5d}")
+    by_register = defaultdict(lambda: [0, 0])
+    for case in positives:
+        by_register[case.register][0] += case.rule in case.fired
+        by_register[case.register][1] += 1
+    print("recall by register: " + ", ".join(f"{reg or '-'} {h}/{n}" for reg, (h, n) in sorted(by_register.items())))
+
+    disclosure_pos = [c for c in positives if c.rule not in escalation_ids]
+    escalation_pos = [c for c in positives if c.rule in escalation_ids]
+    disclosure_recall = ratio(sum(c.rule in c.fired for c in disclosure_pos), len(disclosure_pos))
+    escalation_recall = ratio(sum(c.rule in c.fired for c in escalation_pos), len(escalation_pos))
+    needs = [(c, rid) for c in benign for rid in c.expected]
+    print(f"disclosures needed by benign utterances: {sum(rid in c.fired for c, rid in needs)}/{len(needs)} raised")
+    false_escalation = [c for c in benign if escalation_ids & set(c.fired)]
+    false_disclosure = [c for c in benign if set(c.fired) - escalation_ids - c.expected]
+    near = [c for c in benign if c.near_miss]
+    print(f"near-misses: {sum(c.near_miss in c.fired for c in near)}/{len(near)} raised the rule they resemble")
+
+    print("worst offenders (rule fired on an utterance that does not need it):")
+    offenders = Counter()
+    examples = defaultdict(list)
+    for case in positives + benign:
+        for rid, fired in case.fired.items():
+            if rid not in case.expected:
+                offenders[rid] += 1
+                examples[rid].append(f"{case.text} [{fired['how']} {fired.get('score', 1):.2f}]")
+    for rid, count in offenders.most_common(8):
+        print(f"  {rid} ×{count}: " + " | ".join(examples[rid][:3]))
+    print("missed positives (sample):")
+    for case in [c for c in positives if c.rule not in c.fired][:12]:
+        print(f"  {case.rule}: {case.text} ({case.register})")
+
+    esun_rate = float("nan")
+    if esun_questions:
+        started = time.perf_counter()
+        raised = Counter()
+        hits = 0
+        for question in esun_questions:
+            escalations = [rid for rid in fire(kb, question) if rid in escalation_ids]
+            hits += bool(escalations)
+            raised.update(escalations)
+        esun_rate = ratio(hits, len(esun_questions))
+        print(f"E.SUN: {hits}/{len(esun_questions)} questions raise an escalation "
+              f"({time.perf_counter() - started:.0f} s): " + ", ".join(f"{r} ×{n}" for r, n in raised.most_common()))
+    if typing:
+        settled, every = prefix_escalations(kb, benign, escalation_ids)
+        print(f"typing: prefix-only escalations from settled text {settled} (goal 0); "
+              f"from every character prefix {every} (what prompting on unsettled text would raise)")
+    return (f"rules: disclosure_recall={disclosure_recall:.2f} escalation_recall={escalation_recall:.2f} "
+            f"esun_false_escalation={esun_rate:.3f} benign_false_escalation="
+            f"{ratio(len(false_escalation), len(benign)):.3f} benign_false_disclosure="
+            f"{ratio(len(false_disclosure), len(benign)):.3f}")
+
+
+def esun_questions(data_dir: Path) -> list[str]:
+    path = data_dir / "pid_map_content.json"
+    if not path.exists():
+        print(f"no E.SUN data at {data_dir}: esun_false_escalation is not measured", file=sys.stderr)
+        return []
+    corpus = json.loads(path.read_text(encoding="utf-8"))
+    return [pair["question"] for pairs in corpus.values() for pair in pairs]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=SPLITS, default="test")
+    parser.add_argument("--data", type=Path, default=SHARED / "bench" / "esun-faq")
+    parser.add_argument("--no-typing", action="store_true", help="skip the character-by-character typing count")
+    args = parser.parse_args()
+    settings = temp_settings("rules")
+    try:
+        db = Database(settings.database_url)
+        imported = import_directory(db, CONTENT)
+        if imported.errors:
+            raise SystemExit("content does not import: " + "; ".join(str(e) for e in imported.errors))
+        build_index(settings, db, incremental=False)
+        kb = KnowledgeBase(settings)
+        print(report(kb, args.split, esun_questions(args.data), not args.no_typing))
+    finally:
+        remove(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

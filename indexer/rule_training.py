@@ -1,0 +1,127 @@
+"""Build-time learning for the disclosure and escalation rules: what each rule's classifier learns, and from what.
+
+Each rule gets a one-vs-rest logistic classifier over query embeddings. What it learns from is content only:
+- positives: the rule's ``examples`` (customer utterances), its title, aliases and triggers (agents' notes);
+- negatives in the register agents really type: the rule's own ``counter_examples`` (near-misses an editor wrote
+  down, weighted up), the answer articles' ``questions`` (ordinary questions, which must raise nothing), the other
+  rules' positives, and the knowledge base's titles, headings and aliases.
+The firing threshold itself lives with the matcher (kb/rules.py) and was chosen on the validation split of
+bench/rules_eval, never on the split the figures come from.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from kb.articles import Article
+from kb.generation import CHUNK_SHARDS, shard_path
+from kb.normalize import normalize
+from kb.render import render_markdown
+
+from .embed_cache import text_key
+
+BACKGROUND_LIMIT = 4000
+# A near-miss that an editor wrote down says more than an arbitrary background text.
+COUNTER_EXAMPLE_WEIGHT = 3.0
+QUESTION_WEIGHT = 2.0
+
+
+def rule_record(version_number: int, article: Article) -> dict:
+    """What a generation keeps of a rule: everything the matcher and the sidebar need."""
+    return {"id": article.id, "type": article.type, "title": article.title, "version": version_number,
+            "aliases": article.aliases, "triggers": article.triggers,
+            "triggers_normalized": [normalize(t) for t in article.triggers], "examples": article.examples,
+            "counter_examples": article.counter_examples, "say": article.say, "steps": article.steps,
+            "timer": article.timer, "body_html": render_markdown(article.body)}
+
+
+def positive_texts(rule: dict) -> list[str]:
+    """Agents type notes (「客户骂人能挂电话吗」) as well as the customer's words: title, aliases and triggers are
+    positives too, besides the utterances written for the rule."""
+    return list(dict.fromkeys(normalize(t) for t in [*rule["examples"], rule["title"], *rule["aliases"],
+                                                     *rule["triggers"]] if t.strip()))
+
+
+def background_texts(records, questions: list[str]) -> list[str]:
+    """What agents ask that is not a rule: the answer articles' questions, then the KB's titles, section headings
+    and aliases (a capped, stable sample: at 50k chunks there are far more than a classifier needs)."""
+    texts = set()
+    for record in records:
+        texts.add(record["title"])
+        texts.add(record["heading_path"][-1])
+        texts.update(record["aliases"])
+    asked = list(dict.fromkeys(normalize(q) for q in questions if q.strip()))
+    others = sorted({normalize(t) for t in texts if t.strip()} - set(asked))
+    if len(others) > BACKGROUND_LIMIT:
+        others = sorted(others, key=text_key)[:BACKGROUND_LIMIT]
+    return asked + others
+
+
+def train_rule_classifiers(features: np.ndarray, owners: np.ndarray, weights: np.ndarray,
+                           rule_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest logistic regression per rule (liblinear: deterministic, ~0.1 s a rule).
+
+    ``owners[i]`` is the rule a row is a positive of, or -1; ``weights[i]`` its sample weight. A rule's own
+    counter-examples come in as rows with owner ``-2 - rule`` (a negative for that rule, weighted by ``weights``).
+    Returns (weights, bias) of shape (rules, dim) and (rules,).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    dim = features.shape[1]
+    coef = np.zeros((rule_count, dim), dtype=np.float32)
+    bias = np.full(rule_count, -20.0, dtype=np.float32)  # a rule without examples never fires semantically
+    for index in range(rule_count):
+        target = (owners == index).astype(int)
+        if target.sum() == 0 or target.sum() == len(target):
+            continue
+        sample_weight = np.where(owners == -2 - index, weights, np.where(owners < -1, 1.0, weights))
+        model = LogisticRegression(C=4.0, solver="liblinear", max_iter=1000, class_weight="balanced")
+        model.fit(features, target, sample_weight=sample_weight)
+        coef[index], bias[index] = model.coef_[0], model.intercept_[0]
+    return coef, bias
+
+
+def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: Path | None,
+                base_manifest: dict | None, embedder, model_id: str) -> str:
+    """Write ``rules.json``, ``rule_examples.npy`` and ``rule_model.npz`` into ``generation``; returns the model key.
+
+    The classifiers are retrained when what they learn from changes (rules, counter-examples, questions) and on every
+    full build; an update that changes only answer text keeps them (the titles-and-headings background is then a
+    little stale, which is harmless; retraining on every publish would cost seconds before the change is searchable).
+    """
+    owners, examples = [], []
+    for index, rule in enumerate(rules):
+        texts = positive_texts(rule)
+        rule["training_texts"] = texts
+        owners.extend([index] * len(texts))
+        examples.extend(texts)
+    counter = [(index, normalize(t)) for index, rule in enumerate(rules) for t in rule["counter_examples"]]
+    questions = [q for info in articles_info.values() for q in info.get("questions", [])]
+    example_vectors = embedder.embed(examples, "query", "rule examples")
+    model_key = text_key(json.dumps([model_id, examples, owners, counter, sorted(questions)], ensure_ascii=False))
+    if base is not None and base_manifest.get("rule_model_key") == model_key:
+        shutil.copy2(base / "rule_model.npz", generation / "rule_model.npz")
+    else:
+        every_chunk = (r for shard in range(CHUNK_SHARDS)
+                       for r in json.loads(shard_path(generation, shard).read_text(encoding="utf-8")))
+        background = background_texts(every_chunk, questions)
+        asked = set(normalize(q) for q in questions)
+        counter_vectors = embedder.embed([t for _, t in counter], "query", "rule counter-examples")
+        background_vectors = embedder.embed(background, "query", "rule background")
+        features = np.vstack([example_vectors, counter_vectors, background_vectors])
+        row_owners = np.concatenate([np.asarray(owners, dtype=np.int64),
+                                     np.asarray([-2 - index for index, _ in counter], dtype=np.int64),
+                                     np.full(len(background), -1, dtype=np.int64)])
+        row_weights = np.concatenate([np.ones(len(examples)), np.full(len(counter), COUNTER_EXAMPLE_WEIGHT),
+                                      [QUESTION_WEIGHT if t in asked else 1.0 for t in background]])
+        coef, bias = train_rule_classifiers(features, row_owners, row_weights, len(rules))
+        np.savez(generation / "rule_model.npz", weights=coef, bias=bias)
+    np.save(generation / "rule_examples.npy", example_vectors)
+    requires = {aid: info["requires"] for aid, info in articles_info.items() if info.get("requires")}
+    (generation / "rules.json").write_text(
+        json.dumps({"rules": rules, "example_owner": owners, "requires": requires}, ensure_ascii=False),
+        encoding="utf-8")
+    return model_key
