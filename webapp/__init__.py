@@ -9,6 +9,7 @@ from flask import Flask, jsonify, redirect, url_for
 from kb.config import Settings
 from kb.db import Database
 from kb.engine import KnowledgeBase
+from kb.private_files import write_private
 import kb.training  # noqa: F401  (registers the training tables before db.create_all())
 
 from . import auth, cli, querylog, security
@@ -20,8 +21,7 @@ def _secret_key(settings: Settings) -> str:
         return os.environ["KB_SECRET_KEY"]
     path = settings.data_dir / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        write_private(path, secrets.token_hex(32), replace=False)
     return path.read_text().strip()
 
 

@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from kb.models import User
+from kb.private_files import write_private
 from kb.store import import_directory
 from kb.users import ROLES, UserError, create_user, generate_password
 
@@ -51,8 +52,7 @@ def init_app(app: Flask) -> None:
                     password = generate_password()
                     create_user(s, username, role, password, name, actor="setup")
                     lines.append(f"{username}\t{role}\t{password}")
-                accounts.write_text("username\trole\tpassword\n" + "\n".join(lines) + "\n", encoding="utf-8")
-                accounts.chmod(0o600)
+                write_private(accounts, "username\trole\tpassword\n" + "\n".join(lines) + "\n")
         if accounts.exists():
             click.echo(f"demo accounts (generated passwords): {accounts}", err=True)
         sys.stderr.flush()
