@@ -1,4 +1,4 @@
-"""``python -m kb``: import/export content, search and suggest from the command line (GUIDE section 3)."""
+"""``python -m kb``: import/export content, search and suggest from the command line (docs/interfaces.md)."""
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,4 @@
-"""Configuration from environment variables, with working defaults (GUIDE section 3)."""
+"""Configuration from environment variables, with working defaults (docs/interfaces.md)."""
 from __future__ import annotations
 
 import os

@@ -102,7 +102,7 @@ class KnowledgeBase:
 
     def search(self, text: str, k: int = 5, mode: str = "hybrid", timings: Timings | None = None,
                per_article: int | None = ANSWERS_PER_ARTICLE) -> list[dict]:
-        """Ranked answer chunks (GUIDE section 3 answer objects), at most ``per_article`` per article."""
+        """Ranked answer chunks (docs/interfaces.md answer objects), at most ``per_article`` per article."""
         timings = timings or Timings()
         k = max(1, min(int(k), MAX_RESULTS))
         normalized, terms = self._prepare(text, timings)
@@ -138,7 +138,7 @@ class KnowledgeBase:
 
     def suggest(self, text: str, k: int = 5, wait_seconds: float | None = None, call_seconds: float | None = None,
                 timings: Timings | None = None) -> dict:
-        """Answers, disclosures and escalations for what the agent typed (GUIDE section 3 object)."""
+        """Answers, disclosures and escalations for what the agent typed (the object in docs/interfaces.md)."""
         timings = timings or Timings()
         normalized, terms = self._prepare(text, timings)
         generation = self.generation()

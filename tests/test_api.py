@@ -1,4 +1,4 @@
-"""POST /api/suggest: the GUIDE object, authentication, CSRF and clear errors for bad input."""
+"""POST /api/suggest: the object in docs/interfaces.md, authentication, CSRF and clear errors for bad input."""
 
 
 def test_suggest_returns_guide_object(client_for):

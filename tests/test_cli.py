@@ -1,4 +1,4 @@
-"""The command-line interfaces other tools rely on (GUIDE section 3)."""
+"""The command-line interfaces other tools rely on (docs/interfaces.md)."""
 import json
 import os
 import subprocess

@@ -1,4 +1,4 @@
-"""JSON API. ``POST /api/suggest`` returns the GUIDE section 3 object; errors are JSON with a clear message."""
+"""JSON API. ``POST /api/suggest`` returns the object in docs/interfaces.md; errors are JSON with a clear message."""
 from __future__ import annotations
 
 import math
