@@ -74,4 +74,9 @@ def query_terms(normalized_text: str) -> tuple[str, ...]:
 
 def tokenize_phrase(normalized_text: str) -> list[str]:
     """The words of a short phrase in order (jieba's exact mode, nothing dropped): for matching phrases with gaps."""
-    return [t for t in (w.strip() for w in _get_tokenizer().cut(normalized_text)) if t]
+    return [t for t in (w.strip() for w in tokenize_phrase_raw(normalized_text)) if t]
+
+
+def tokenize_phrase_raw(normalized_text: str) -> list[str]:
+    """jieba's exact-mode segmentation with every character kept (the pieces add up to the text)."""
+    return list(_get_tokenizer().cut(normalized_text))

@@ -3,7 +3,8 @@
 An exact substring match misses 「客户一直在骂人」 for the phrase 客户骂人 and 「银保坚会」 (a pinyin-input slip) for
 银保监会. A trigger therefore also matches
 - with a few characters inserted between its words (「客户一直在骂人」 for 客户 … 骂人), never across punctuation;
-- by sound: the same toneless pinyin syllables (保笨 for 保本), for triggers of two or more Chinese characters;
+- by sound: the same toneless pinyin syllables (保笨 for 保本), for triggers of two or more Chinese characters (a
+  two-character one only where the slip keeps one of its characters and stands as a word: not 公积金 for 基金);
 and, for escalations, a match right after a negation (「我不会去银保监会投诉」, 「没有人威胁我」) does not count.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from functools import lru_cache
 
 from pypinyin import lazy_pinyin
 
-from .normalize import tokenize_phrase
+from .normalize import tokenize_phrase, tokenize_phrase_raw
 
 # At most this many characters may stand between two words of a trigger (「客户一直在骂人」: 一直在 = 3).
 MAX_GAP = 3
@@ -59,9 +60,19 @@ class Trigger:
         if self.sound is not None:
             size = len(self.sound)
             for offset in range(len(syllables) - size + 1):
-                if syllables[offset:offset + size] == self.sound:
+                if syllables[offset:offset + size] == self.sound and self._plausible_slip(text, offset):
                     return offset, TriggerMatch(self.phrase, text[offset:offset + size], "sound")
         return None
+
+    def _plausible_slip(self, text: str, offset: int) -> bool:
+        """Two syllables sound alike by chance too often (公积金 holds 基金's sound, 激进 is ji jin as well): a
+        two-character match must keep one character of the phrase and stand as words of its own in the text."""
+        if len(self.phrase) > 2:
+            return True
+        found = text[offset:offset + len(self.phrase)]
+        if not set(found) & set(self.phrase):
+            return False
+        return offset in word_starts(text) and offset + len(found) in word_starts(text)
 
 
 def negated(text: str, start: int) -> bool:
@@ -73,6 +84,16 @@ def negated(text: str, start: int) -> bool:
 def syllables_of(text: str) -> tuple[str, ...]:
     """One toneless pinyin syllable per character (other characters stand for themselves), offsets kept."""
     return tuple(lazy_pinyin(text, errors=lambda chars: list(chars)))
+
+
+@lru_cache(maxsize=4096)
+def word_starts(text: str) -> frozenset[int]:
+    """Offsets where a word of ``text`` starts (and its end), by jieba's exact mode."""
+    offsets, position = {0, len(text)}, 0
+    for word in tokenize_phrase_raw(text):
+        position += len(word)
+        offsets.add(position)
+    return frozenset(offsets)
 
 
 @lru_cache(maxsize=2048)

@@ -42,3 +42,11 @@ def test_trigger_does_not_match_unrelated_text(phrase, text):
 def test_negation_right_before_cancels_an_escalation_trigger(phrase, text):
     assert match(phrase, text, negation=True) is None
     assert match(phrase, text, negation=False) is not None  # disclosures keep firing: 「不保本吧」 still needs one
+
+
+@pytest.mark.parametrize("phrase, text", [
+    ("基金", "你们的贷款利率跟公积金比差多少"),  # 积金 sounds like 基金 inside the word 公积金
+    ("基金", "我是激进型的，给我推点收益高的"),  # 激进 is ji jin too, but shares no character
+])
+def test_two_character_sound_alikes_need_a_real_slip(phrase, text):
+    assert match(phrase, text) is None
