@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup index bench esun soak clean
+.PHONY: run test setup bench esun rules soak clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP)
 
 esun: $(STAMP)
 	$(PY) bench/esun.py
+
+# Compliance prompts on held-out wordings (test split) and the E.SUN questions; RULES_SPLIT=validation for tuning.
+RULES_SPLIT ?= test
+rules: $(STAMP)
+	$(PY) bench/rules.py --split $(RULES_SPLIT)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
