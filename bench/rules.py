@@ -197,6 +197,26 @@ def report(kb: KnowledgeBase, split: str, esun_questions: list[str], typing: boo
             f"{ratio(len(false_disclosure), len(benign)):.3f}")
 
 
+def sweep(kb: KnowledgeBase) -> None:
+    """Validation figures for a range of semantic thresholds (E.SUN is never used to choose)."""
+    positives, benign = load_cases()
+    positives = [c for c in positives if c.split == "validation"]
+    benign = [c for c in benign if c.split == "validation"]
+    escalation_ids = {r["id"] for r in kb.generation().rules if r["type"] == "escalation"}
+    for threshold in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        kb.rule_threshold = threshold
+        for case in positives + benign:
+            case.fired = fire(kb, case.text)
+        disclosure = [c for c in positives if c.rule not in escalation_ids]
+        escalation = [c for c in positives if c.rule in escalation_ids]
+        print(f"threshold={threshold:.2f} disclosure_recall="
+              f"{ratio(sum(c.rule in c.fired for c in disclosure), len(disclosure)):.2f} escalation_recall="
+              f"{ratio(sum(c.rule in c.fired for c in escalation), len(escalation)):.2f} benign_false_escalation="
+              f"{ratio(sum(bool(escalation_ids & set(c.fired)) for c in benign), len(benign)):.3f} "
+              f"benign_false_disclosure="
+              f"{ratio(sum(bool(set(c.fired) - escalation_ids - c.expected) for c in benign), len(benign)):.3f}")
+
+
 def esun_questions(data_dir: Path) -> list[str]:
     path = data_dir / "pid_map_content.json"
     if not path.exists():
@@ -211,7 +231,11 @@ def main() -> int:
     parser.add_argument("--split", choices=SPLITS, default="test")
     parser.add_argument("--data", type=Path, default=SHARED / "bench" / "esun-faq")
     parser.add_argument("--no-typing", action="store_true", help="skip the character-by-character typing count")
+    parser.add_argument("--sweep", action="store_true",
+                        help="validation only: print the figures for other semantic thresholds (how it was chosen)")
     args = parser.parse_args()
+    if args.sweep and args.split != "validation":
+        parser.error("--sweep chooses settings, so it runs on the validation split only (--split validation)")
     settings = temp_settings("rules")
     try:
         db = Database(settings.database_url)
@@ -220,6 +244,9 @@ def main() -> int:
             raise SystemExit("content does not import: " + "; ".join(str(e) for e in imported.errors))
         build_index(settings, db, incremental=False)
         kb = KnowledgeBase(settings)
+        if args.sweep:
+            sweep(kb)
+            return 0
         print(report(kb, args.split, esun_questions(args.data), not args.no_typing))
     finally:
         remove(settings)

@@ -1,6 +1,7 @@
 """Build-time learning for the disclosure and escalation rules: what each rule's classifier learns, and from what.
 
-Each rule gets a one-vs-rest logistic classifier over query embeddings. What it learns from is content only:
+Each rule gets a one-vs-rest logistic classifier over the query's sentence embedding and its character n-grams
+(kb/rule_features.py). What it learns from is content only:
 - positives: the rule's ``examples`` (customer utterances), its title, aliases and triggers (agents' notes);
 - negatives in the register agents really type: the rule's own ``counter_examples`` (near-misses an editor wrote
   down, weighted up), the answer articles' ``questions`` (ordinary questions, which must raise nothing), the other
@@ -20,6 +21,7 @@ from kb.articles import Article
 from kb.generation import CHUNK_SHARDS, shard_path
 from kb.normalize import normalize
 from kb.render import render_markdown
+from kb.rule_features import NGRAM_DIM, ngram_features
 
 from .embed_cache import text_key
 
@@ -27,6 +29,10 @@ BACKGROUND_LIMIT = 4000
 # A near-miss that an editor wrote down says more than an arbitrary background text.
 COUNTER_EXAMPLE_WEIGHT = 3.0
 QUESTION_WEIGHT = 2.0
+# How much the character n-grams count beside the sentence embedding, and the classifiers' regularisation: chosen on
+# the validation split of bench/rules_eval.
+NGRAM_SCALE = 0.5
+CLASSIFIER_C = 4.0
 
 
 def rule_record(version_number: int, article: Article) -> dict:
@@ -60,28 +66,45 @@ def background_texts(records, questions: list[str]) -> list[str]:
     return asked + others
 
 
-def train_rule_classifiers(features: np.ndarray, owners: np.ndarray, weights: np.ndarray,
-                           rule_count: int) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest logistic regression per rule (liblinear: deterministic, ~0.1 s a rule).
+def ngram_matrix(texts: list[str]):
+    """The character n-gram features of ``texts`` (normalised) as a sparse matrix, one row per text."""
+    from scipy.sparse import csr_matrix
 
-    ``owners[i]`` is the rule a row is a positive of, or -1; ``weights[i]`` its sample weight. A rule's own
-    counter-examples come in as rows with owner ``-2 - rule`` (a negative for that rule, weighted by ``weights``).
-    Returns (weights, bias) of shape (rules, dim) and (rules,).
+    rows = [ngram_features(t) for t in texts]
+    indptr = np.cumsum([0] + [len(i) for i, _ in rows])
+    indices = np.concatenate([i for i, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
+    values = np.concatenate([v for _, v in rows]) if rows else np.zeros(0, dtype=np.float32)
+    return csr_matrix((values, indices, indptr), shape=(len(texts), NGRAM_DIM))
+
+
+def train_rule_classifiers(vectors: np.ndarray, texts: list[str], owners: np.ndarray, weights: np.ndarray,
+                           rule_count: int) -> dict[str, np.ndarray]:
+    """One-vs-rest logistic regression per rule over [sentence embedding, NGRAM_SCALE × character n-grams]
+    (liblinear: deterministic, well under a second a rule).
+
+    ``owners[i]`` is the rule row i is a positive of, or -1; a rule's own counter-examples come in with owner
+    ``-2 - rule``: a negative for that rule with their sample weight, an ordinary negative for the others.
+    Returns the arrays of ``rule_model.npz``: ``weights`` (rules × dim), ``ngram_weights`` (rules × NGRAM_DIM, already
+    scaled), ``bias`` (rules).
     """
+    from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
 
-    dim = features.shape[1]
+    features = hstack([csr_matrix(vectors), ngram_matrix(texts) * NGRAM_SCALE]).tocsr()
+    dim = vectors.shape[1]
     coef = np.zeros((rule_count, dim), dtype=np.float32)
+    ngram_coef = np.zeros((rule_count, NGRAM_DIM), dtype=np.float32)
     bias = np.full(rule_count, -20.0, dtype=np.float32)  # a rule without examples never fires semantically
     for index in range(rule_count):
         target = (owners == index).astype(int)
         if target.sum() == 0 or target.sum() == len(target):
             continue
         sample_weight = np.where(owners == -2 - index, weights, np.where(owners < -1, 1.0, weights))
-        model = LogisticRegression(C=4.0, solver="liblinear", max_iter=1000, class_weight="balanced")
+        model = LogisticRegression(C=CLASSIFIER_C, solver="liblinear", max_iter=1000, class_weight="balanced")
         model.fit(features, target, sample_weight=sample_weight)
-        coef[index], bias[index] = model.coef_[0], model.intercept_[0]
-    return coef, bias
+        coef[index], ngram_coef[index] = model.coef_[0, :dim], model.coef_[0, dim:] * NGRAM_SCALE
+        bias[index] = model.intercept_[0]
+    return {"weights": coef, "ngram_weights": ngram_coef, "bias": bias}
 
 
 def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: Path | None,
@@ -101,7 +124,9 @@ def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: 
     counter = [(index, normalize(t)) for index, rule in enumerate(rules) for t in rule["counter_examples"]]
     questions = [q for info in articles_info.values() for q in info.get("questions", [])]
     example_vectors = embedder.embed(examples, "query", "rule examples")
-    model_key = text_key(json.dumps([model_id, examples, owners, counter, sorted(questions)], ensure_ascii=False))
+    settings = [NGRAM_SCALE, CLASSIFIER_C, COUNTER_EXAMPLE_WEIGHT, QUESTION_WEIGHT]
+    model_key = text_key(json.dumps([model_id, examples, owners, counter, sorted(questions), settings],
+                                    ensure_ascii=False))
     if base is not None and base_manifest.get("rule_model_key") == model_key:
         shutil.copy2(base / "rule_model.npz", generation / "rule_model.npz")
     else:
@@ -111,14 +136,15 @@ def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: 
         asked = set(normalize(q) for q in questions)
         counter_vectors = embedder.embed([t for _, t in counter], "query", "rule counter-examples")
         background_vectors = embedder.embed(background, "query", "rule background")
-        features = np.vstack([example_vectors, counter_vectors, background_vectors])
+        vectors = np.vstack([example_vectors, counter_vectors, background_vectors])
+        row_texts = examples + [t for _, t in counter] + background
         row_owners = np.concatenate([np.asarray(owners, dtype=np.int64),
                                      np.asarray([-2 - index for index, _ in counter], dtype=np.int64),
                                      np.full(len(background), -1, dtype=np.int64)])
         row_weights = np.concatenate([np.ones(len(examples)), np.full(len(counter), COUNTER_EXAMPLE_WEIGHT),
                                       [QUESTION_WEIGHT if t in asked else 1.0 for t in background]])
-        coef, bias = train_rule_classifiers(features, row_owners, row_weights, len(rules))
-        np.savez(generation / "rule_model.npz", weights=coef, bias=bias)
+        model = train_rule_classifiers(vectors, row_texts, row_owners, row_weights, len(rules))
+        np.savez(generation / "rule_model.npz", **model)
     np.save(generation / "rule_examples.npy", example_vectors)
     requires = {aid: info["requires"] for aid, info in articles_info.items() if info.get("requires")}
     (generation / "rules.json").write_text(

@@ -55,7 +55,8 @@ class IndexGeneration:
         self.rule_requires: dict[str, list[str]] = rules["requires"]
         self.rule_example_vectors = np.load(self.path / "rule_examples.npy")
         model = np.load(self.path / "rule_model.npz")
-        self.rule_weights, self.rule_bias = model["weights"], model["bias"]
+        self.rule_weights, self.rule_ngram_weights, self.rule_bias = \
+            model["weights"], model["ngram_weights"], model["bias"]
 
     @property
     def model_id(self) -> str:

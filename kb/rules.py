@@ -12,10 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .index import IndexGeneration
+from .rule_features import ngram_features
 from .triggers import match_triggers
 
 # Raw cosine similarity separates paraphrases from unrelated questions poorly (e5 scores crowd into 0.85-0.95), so
-# each rule has a small linear classifier over query embeddings, trained at index time (indexer/rule_training.py).
+# each rule has a small linear classifier over the query embedding and its character n-grams, trained at index time
+# (indexer/rule_training.py).
 # The probability at which a rule fires was chosen on the validation split of bench/rules_eval (`make rules`).
 SEMANTIC_THRESHOLD = 0.7
 # An answer at least this confident brings the rules its article requires (chosen on the validation split too).
@@ -42,8 +44,13 @@ class FiredRule:
         return data
 
 
-def rule_probabilities(weights: np.ndarray, bias: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(weights @ vector + bias)))
+def rule_probabilities(generation: IndexGeneration, vector: np.ndarray, normalized_text: str) -> np.ndarray:
+    """Each rule's classifier probability for this text: sentence embedding plus character n-grams."""
+    indices, values = ngram_features(normalized_text)
+    logits = generation.rule_weights @ vector + generation.rule_bias
+    if len(indices):
+        logits = logits + generation.rule_ngram_weights[:, indices] @ values
+    return 1.0 / (1.0 + np.exp(-logits))
 
 
 def _format_seconds(seconds: float) -> str:
@@ -70,7 +77,7 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
             fired[rule["id"]] = FiredRule(
                 rule, f"{what} {_format_seconds(elapsed)}（阈值 {_format_seconds(timer['after_seconds'])}）", "timer")
     if query_vector is not None and generation.rules and len(normalized_text) >= SEMANTIC_MIN_CHARS:
-        probabilities = rule_probabilities(generation.rule_weights, generation.rule_bias, query_vector)
+        probabilities = rule_probabilities(generation, query_vector, normalized_text)
         sims = generation.rule_example_vectors @ query_vector
         for index, rule in enumerate(generation.rules):
             probability = float(probabilities[index])
