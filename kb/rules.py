@@ -19,7 +19,7 @@ from .triggers import match_triggers
 # each rule has a small linear classifier over the query embedding and its character n-grams, trained at index time
 # (indexer/rule_training.py).
 # The probability at which a rule fires was chosen on the validation split of bench/rules_eval (`make rules`).
-SEMANTIC_THRESHOLD = 0.7
+SEMANTIC_THRESHOLD = 0.6
 # An answer at least this confident brings the rules its article requires (chosen on the validation split too).
 ANSWER_LINK_MIN_SCORE = 0.5
 # Texts shorter than this (characters, after normalisation) are too fragmentary for semantic matching.
