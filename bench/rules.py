@@ -41,6 +41,7 @@ from indexer.build import build_index  # noqa: E402
 from kb.db import Database  # noqa: E402
 from kb.engine import KnowledgeBase  # noqa: E402
 from kb.normalize import normalize  # noqa: E402
+from kb.rules import SEMANTIC_THRESHOLDS  # noqa: E402
 from kb.store import import_directory  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,18 +204,18 @@ def sweep(kb: KnowledgeBase) -> None:
     positives = [c for c in positives if c.split == "validation"]
     benign = [c for c in benign if c.split == "validation"]
     escalation_ids = {r["id"] for r in kb.generation().rules if r["type"] == "escalation"}
-    for threshold in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-        kb.rule_threshold = threshold
-        for case in positives + benign:
-            case.fired = fire(kb, case.text)
-        disclosure = [c for c in positives if c.rule not in escalation_ids]
-        escalation = [c for c in positives if c.rule in escalation_ids]
-        print(f"threshold={threshold:.2f} disclosure_recall="
-              f"{ratio(sum(c.rule in c.fired for c in disclosure), len(disclosure)):.2f} escalation_recall="
-              f"{ratio(sum(c.rule in c.fired for c in escalation), len(escalation)):.2f} benign_false_escalation="
-              f"{ratio(sum(bool(escalation_ids & set(c.fired)) for c in benign), len(benign)):.3f} "
-              f"benign_false_disclosure="
-              f"{ratio(sum(bool(set(c.fired) - escalation_ids - c.expected) for c in benign), len(benign)):.3f}")
+    for kind in ("disclosure", "escalation"):
+        for threshold in (0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+            kb.rule_thresholds = {**SEMANTIC_THRESHOLDS, kind: threshold}
+            for case in positives + benign:
+                case.fired = fire(kb, case.text)
+            own = [c for c in positives if (c.rule in escalation_ids) == (kind == "escalation")]
+            if kind == "escalation":
+                false = sum(bool(escalation_ids & set(c.fired)) for c in benign)
+            else:
+                false = sum(bool(set(c.fired) - escalation_ids - c.expected) for c in benign)
+            print(f"{kind} threshold={threshold:.2f} recall={ratio(sum(c.rule in c.fired for c in own), len(own)):.2f} "
+                  f"benign_false_{kind}={ratio(false, len(benign)):.3f}", flush=True)
 
 
 def esun_questions(data_dir: Path) -> list[str]:

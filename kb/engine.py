@@ -11,7 +11,7 @@ from .config import Settings
 from .encoders import Encoder, QueryCache, create_encoder
 from .index import IndexGeneration, IndexHolder, IndexMissing
 from .normalize import normalize, query_terms
-from .rules import SEMANTIC_THRESHOLD, linked_rules, match_rules
+from .rules import SEMANTIC_THRESHOLDS, linked_rules, match_rules
 from .search import FusionParams, Hit, Timings, rank
 from .snippets import highlight
 
@@ -37,7 +37,7 @@ class KnowledgeBase:
         self._query_cache: QueryCache | None = None
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed")
         self.ready = False  # set by warm(): model and index loaded
-        self.rule_threshold = SEMANTIC_THRESHOLD
+        self.rule_thresholds = dict(SEMANTIC_THRESHOLDS)
 
     @property
     def encoder(self) -> Encoder:
@@ -149,7 +149,7 @@ class KnowledgeBase:
         started = time.perf_counter()
         clocks = {name: float(value) for name, value in (("wait", wait_seconds), ("call", call_seconds))
                   if value is not None}
-        fired = match_rules(generation, normalized, vector(), clocks, self.rule_threshold)
+        fired = match_rules(generation, normalized, vector(), clocks, self.rule_thresholds)
         fired += linked_rules(generation, answers, {f.rule["id"] for f in fired})
         timings.add("rules", started)
         return {"answers": answers,

@@ -19,9 +19,11 @@ from .triggers import match_triggers
 # each rule has a small linear classifier over the query embedding and its character n-grams, trained at index time
 # (indexer/rule_training.py).
 # The probability at which a rule fires was chosen on the validation split of bench/rules_eval (`make rules`).
-SEMANTIC_THRESHOLD = 0.6
-# An answer at least this confident brings the rules its article requires (chosen on the validation split too).
-ANSWER_LINK_MIN_SCORE = 0.5
+SEMANTIC_THRESHOLDS = {"disclosure": 0.7, "escalation": 0.7}
+# An answer this confident, and this far ahead of any other article, brings the rules its article requires (chosen
+# on the validation split too).
+ANSWER_LINK_MIN_SCORE = 0.9
+ANSWER_LINK_MIN_LEAD = 0.1
 # Texts shorter than this (characters, after normalisation) are too fragmentary for semantic matching.
 SEMANTIC_MIN_CHARS = 4
 
@@ -59,8 +61,9 @@ def _format_seconds(seconds: float) -> str:
 
 
 def match_rules(generation: IndexGeneration, normalized_text: str, query_vector: np.ndarray | None,
-                clocks: dict[str, float] | None = None, threshold: float = SEMANTIC_THRESHOLD) -> list[FiredRule]:
+                clocks: dict[str, float] | None = None, thresholds: dict[str, float] | None = None) -> list[FiredRule]:
     """All rules that fire for this text and these clocks, strongest reason first (trigger, timer, semantic)."""
+    thresholds = thresholds or SEMANTIC_THRESHOLDS
     fired: dict[str, FiredRule] = {}
     for rule in generation.rules:
         match = match_triggers(tuple(rule["triggers_normalized"]), normalized_text,
@@ -81,7 +84,7 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
         sims = generation.rule_example_vectors @ query_vector
         for index, rule in enumerate(generation.rules):
             probability = float(probabilities[index])
-            if rule["id"] in fired or probability < threshold:
+            if rule["id"] in fired or probability < thresholds[rule["type"]]:
                 continue
             mask = generation.rule_example_owner == index
             best = int(np.where(mask, sims, -np.inf).argmax())
@@ -92,13 +95,15 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
     return sorted(fired.values(), key=lambda f: (order[f.how], -f.score, f.rule["id"]))
 
 
-def linked_rules(generation: IndexGeneration, answers: list[dict], already: set[str],
-                 min_score: float = ANSWER_LINK_MIN_SCORE) -> list[FiredRule]:
+def linked_rules(generation: IndexGeneration, answers: list[dict], already: set[str]) -> list[FiredRule]:
     """Rules the top answer's article names in ``requires`` (a confident answer about 销户 brings the identity
-    check), unless they fired already. Only the top answer counts, and only when it is confident."""
-    if not answers or answers[0]["score"] < min_score:
+    check), unless they fired already. Only a confident top answer that clearly leads every other article counts."""
+    if not answers or answers[0]["score"] < ANSWER_LINK_MIN_SCORE:
         return []
     top = answers[0]
+    rival = max((a["score"] for a in answers if a["article_id"] != top["article_id"]), default=0.0)
+    if top["score"] - rival < ANSWER_LINK_MIN_LEAD:
+        return []
     by_id = {rule["id"]: rule for rule in generation.rules}
     return [FiredRule(by_id[rid], f"回答来自「{top['title']}」，办理前须告知", "answer", top["score"])
             for rid in generation.rule_requires.get(top["article_id"], []) if rid in by_id and rid not in already]

@@ -2,6 +2,7 @@
 import pytest
 
 from kb.normalize import normalize
+from kb.rules import linked_rules
 from kb.triggers import match_triggers
 
 
@@ -49,7 +50,24 @@ def test_everyday_questions_fire_no_escalation(kb, text):
 
 
 def test_confident_answer_brings_the_rules_its_article_requires(kb):
+    generation = kb.generation()
+    assert generation.rule_requires["account-closing"] == ["disclosure-identity-before-account"]
+
+    def linked(top: float, rival: float) -> list[str]:
+        answers = [{"article_id": "account-closing", "title": "销户办理", "score": top},
+                   {"article_id": "lost-card-freeze", "title": "挂失", "score": rival}]
+        return [f.rule["id"] for f in linked_rules(generation, answers, set())]
+
+    assert linked(0.95, 0.6) == ["disclosure-identity-before-account"]
+    assert linked(0.95, 0.9) == []   # another article nearly as good: not confident which one it is about
+    assert linked(0.7, 0.2) == []    # a weak answer brings nothing
+    fired_already = linked_rules(generation, [{"article_id": "account-closing", "title": "销户办理", "score": 1.0}],
+                                 {"disclosure-identity-before-account"})
+    assert fired_already == []
+
+
+def test_an_answer_link_says_which_article_brought_it(kb):
     result = kb.suggest("我想把这张卡销户")
     assert result["answers"][0]["article_id"] == "account-closing"
     identity = fired(result)["disclosure-identity-before-account"]
-    assert identity["how"] in ("answer", "trigger", "semantic")
+    assert identity["how"] == "semantic" or (identity["how"] == "answer" and "销户办理" in identity["reason"])
