@@ -129,6 +129,7 @@ def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: 
                                     ensure_ascii=False))
     if base is not None and base_manifest.get("rule_model_key") == model_key:
         shutil.copy2(base / "rule_model.npz", generation / "rule_model.npz")
+        shutil.copy2(base / "rule_background.npz", generation / "rule_background.npz")
     else:
         every_chunk = (r for shard in range(CHUNK_SHARDS)
                        for r in json.loads(shard_path(generation, shard).read_text(encoding="utf-8")))
@@ -145,6 +146,9 @@ def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: 
                                       [QUESTION_WEIGHT if t in asked else 1.0 for t in background]])
         model = train_rule_classifiers(vectors, row_texts, row_owners, row_weights, len(rules))
         np.savez(generation / "rule_model.npz", **model)
+        # kept so that a draft rule can be trained the same way before it is published (indexer/rule_tryout.py)
+        np.savez(generation / "rule_background.npz", vectors=background_vectors,
+                 texts=np.asarray(background), weights=row_weights[len(examples) + len(counter):])
     np.save(generation / "rule_examples.npy", example_vectors)
     requires = {aid: info["requires"] for aid, info in articles_info.items() if info.get("requires")}
     (generation / "rules.json").write_text(

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import json
+from functools import cached_property
 import threading
 import time
 from pathlib import Path
@@ -57,6 +58,13 @@ class IndexGeneration:
         model = np.load(self.path / "rule_model.npz")
         self.rule_weights, self.rule_ngram_weights, self.rule_bias = \
             model["weights"], model["ngram_weights"], model["bias"]
+
+    @cached_property
+    def rule_background(self) -> dict[str, np.ndarray]:
+        """The background the rule classifiers were trained with (vectors, texts, weights): only the editor's
+        「试一试」 needs it, to train a draft rule the same way, so it is read on first use."""
+        with np.load(self.path / "rule_background.npz") as data:
+            return {name: data[name] for name in data.files}
 
     @property
     def model_id(self) -> str:

@@ -48,10 +48,16 @@ class FiredRule:
 
 def rule_probabilities(generation: IndexGeneration, vector: np.ndarray, normalized_text: str) -> np.ndarray:
     """Each rule's classifier probability for this text: sentence embedding plus character n-grams."""
+    return classifier_probabilities(generation.rule_weights, generation.rule_ngram_weights, generation.rule_bias,
+                                    vector, normalized_text)
+
+
+def classifier_probabilities(weights: np.ndarray, ngram_weights: np.ndarray, bias: np.ndarray, vector: np.ndarray,
+                             normalized_text: str) -> np.ndarray:
     indices, values = ngram_features(normalized_text)
-    logits = generation.rule_weights @ vector + generation.rule_bias
+    logits = weights @ vector + bias
     if len(indices):
-        logits = logits + generation.rule_ngram_weights[:, indices] @ values
+        logits = logits + ngram_weights[:, indices] @ values
     return 1.0 / (1.0 + np.exp(-logits))
 
 
