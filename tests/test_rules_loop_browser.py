@@ -15,7 +15,7 @@ from kb.models import ArticleRecord, AuditEntry, CallRecord
 from kb.store import version_article
 from tests.conftest import Client, browser_login, screenshot
 from tests.helpers import wait_until
-from tests.test_agent_browser import REGULATOR, ask, open_sidebar
+from tests.test_agent_browser import REGULATOR, WEALTH, ask, open_sidebar
 
 COMPLAINT = "我要去银保监会投诉你们"
 REASON = "客户在转述朋友的事"
@@ -154,3 +154,38 @@ def test_tryout_shows_a_draft_rule_firing_before_it_is_published(page, private_s
     with private_server.db.session() as s:  # nothing was saved or published by trying
         assert s.get(ArticleRecord, REGULATOR).version == 1
     assert REGULATOR not in fired()
+
+
+def test_dismissals_follow_across_tabs_and_do_not_block_the_end_of_the_call(page, private_server):
+    open_sidebar(page, private_server.url)
+    second = page.context.new_page()
+    second.set_viewport_size({"width": 420, "height": 900})
+    second.goto(private_server.url + "/agent")
+    ask(page, "这个理财保本吗")
+    wealth, other_wealth = (tab.locator(f"#disc-list .disc[data-id={WEALTH}]") for tab in (page, second))
+    expect(other_wealth).to_be_visible()
+    count = page.locator("#disc-list .disc").count()
+    for index in range(count):  # every disclosure dismissed with its button in the first tab...
+        page.locator("#disc-list .disc").nth(index).locator(".rule-dismiss").click()
+    expect(second.locator("#disc-list .disc.dismissed")).to_have_count(count)  # ...is dismissed in the second
+    expect(page.locator("#disc-count")).to_have_text("0/0 已说明")
+    other_wealth.locator(".dismiss-preset", has_text="已处理过").click()
+    expect(wealth.locator(".dismiss-reason")).to_have_value("已处理过")
+    other_wealth.locator(".rule-restore").click()  # restored in the second tab, restored in the first
+    expect(wealth).not_to_have_class(re.compile(r"\bdismissed\b"))
+    expect(wealth.locator(".disc-say")).to_be_visible()
+    page.locator("#query").focus()
+    page.keyboard.press("Alt+B")  # no escalation: the newest undismissed disclosure
+    expect(wealth).to_have_class(re.compile(r"\bdismissed\b"))
+    page.keyboard.press("Enter")  # no reason: Enter alone goes back to the input
+    expect(page.locator("#query")).to_be_focused()
+
+    page.keyboard.press("Alt+X")  # nothing left unticked that applies: no confirmation
+    expect(page.locator("#notice")).to_contain_text("通话记录已保存")
+    expect(page.locator("#end-dialog")).to_be_hidden()
+    [data] = wait_until(lambda: stored_calls(private_server), what="the call record")
+    assert len(data["disclosures"]) == count and all(d["dismissed"] for d in data["disclosures"])
+    assert all(d["text"] == "这个理财保本吗" for d in data["disclosures"])
+    assert [d["dismiss_reason"] for d in data["disclosures"] if d["id"] == WEALTH] == [""]
+    assert data["disclosures_ticked"] == [] and data["unticked_confirmed"] is False
+    second.close()
