@@ -89,7 +89,7 @@ def test_bad_dismissal_fields_get_a_400_naming_the_field(copy_app, item, field):
 def test_health_ranks_rules_by_dismissal_rate_and_adds_counter_examples(copy_app):
     agent, editor = Client(copy_app, "agent1"), Client(copy_app, "editor1")
     upload(agent, 1, escalations=[fired(REGULATOR, "我要去银保监会投诉你们", True, "客户没有这个意思")],
-           disclosures=[fired(WEALTH, "这个理财保本吗", True, "已处理过")])
+           disclosures=[fired(WEALTH, "这个理财<img src=x onerror=alert(1)>", True, "已处理过")])
     upload(agent, 2, escalations=[fired(REGULATOR, "我要去銀保監會投訴你們", True, "已处理过")],  # same text, traditional
            disclosures=[fired(WEALTH, "这个理财保本吗", False)])
     upload(agent, 3, escalations=[fired(REGULATOR, "<b>客户说起诉你们</b>", False)],
@@ -106,6 +106,7 @@ def test_health_ranks_rules_by_dismissal_rate_and_adds_counter_examples(copy_app
     assert regulator.count('class="dismissal-text"') == 1 and "×2" in regulator     # one wording, two scripts
     assert "客户没有这个意思；已处理过" in regulator and "&lt;b&gt;" not in regulator  # undismissed text not listed
     assert "近 30 天" in section and "保本型的有吗" not in section
+    assert "这个理财&lt;img src=x onerror=alert(1)&gt;" in section and "<img" not in section  # typed text stays text
 
     text = re.search(r'name="text" value="([^"]+)"', regulator).group(1)
     form = {"text": text, "expected_version": 1, "csrf_token": editor.token}
