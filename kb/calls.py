@@ -24,6 +24,7 @@ MAX_CALL_SECONDS = 24 * 3600
 MAX_ITEMS = 500          # per list in one call record: far above a real call, small enough to keep a row modest
 MAX_TEXT = 2000          # the suggest API's own query limit
 MAX_SHORT = 300          # titles, headings, reasons
+MAX_DISMISS_REASON = 200  # an agent's optional note on why a prompt did not apply
 ID_MAX = 80
 OPEN_ACTIONS = ("expand", "article", "copy")
 # Votes by one agent on one answer for one query within this time are one vote, the last one counting: a retried
@@ -132,11 +133,24 @@ def _feedback_item(item: dict, where: str) -> dict:
 
 
 def _rule(item: dict, where: str) -> dict:
+    """What every fired prompt keeps: why it fired, the agent's text that raised it, and whether the agent dismissed
+    it as not applicable (the content-health loop counts those per rule)."""
     return {"id": _text(item.get("id"), f"{where}.id", ID_MAX, required=True),
             "title": _text(item.get("title"), f"{where}.title"),
             "reason": _text(item.get("reason"), f"{where}.reason"),
             "how": _text(item.get("how"), f"{where}.how", 20),
-            "fired_at": _seconds(item.get("fired_at"), f"{where}.fired_at")}
+            "fired_at": _seconds(item.get("fired_at"), f"{where}.fired_at"),
+            "text": _text(item.get("text"), f"{where}.text", MAX_TEXT),
+            **_dismissal(item, where)}
+
+
+def _dismissal(item: dict, where: str) -> dict:
+    dismissed = _bool(item.get("dismissed"), f"{where}.dismissed", default=False)
+    reason = _text(item.get("dismiss_reason"), f"{where}.dismiss_reason", MAX_DISMISS_REASON)
+    at = _seconds(item.get("dismissed_at"), f"{where}.dismissed_at")
+    if not dismissed and (reason or at is not None):
+        raise CallDataError(f"{where}.dismissed", "must be true when dismiss_reason or dismissed_at is given")
+    return {"dismissed": dismissed, "dismiss_reason": reason.strip(), "dismissed_at": at}
 
 
 def _disclosure(item: dict, where: str) -> dict:

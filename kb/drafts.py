@@ -15,21 +15,21 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .articles import ID_PATTERN, RULE_TYPES, Article, ArticleError, parse_article
+from .articles import ANSWER_TYPES, ID_PATTERN, RULE_TYPES, Article, ArticleError, parse_article
 from .db import Database
 from .models import ArticleDraft, utcnow
 
 #: Every form field, in form order. ``timer_clock`` + ``timer_seconds`` make up the ``timer`` mapping.
-FIELDS = ("id", "title", "type", "tags", "aliases", "owner", "review_by", "sources",
-          "triggers", "examples", "say", "steps", "timer_clock", "timer_seconds", "body")
+FIELDS = ("id", "title", "type", "tags", "aliases", "owner", "review_by", "sources", "requires",
+          "triggers", "examples", "counter_examples", "say", "steps", "timer_clock", "timer_seconds", "body")
 #: Typed in one line, separated by commas (ASCII or Chinese; not 、, which phrases use inside themselves). The other
-#: lists (sources, triggers, examples, steps) are typed one item per line.
+#: lists (sources, requires, triggers, examples, counter_examples, steps) are typed one item per line.
 INLINE_LISTS = ("tags", "aliases")
 _INLINE_SPLIT = re.compile(r"[,，\n]")
 #: Valid stand-ins used to look past one error and find the next (see :func:`validate`).
 _PLACEHOLDERS = {"id": "placeholder-id", "title": "标题", "type": "procedure", "tags": [], "aliases": [],
-                 "owner": "", "review_by": None, "sources": [], "triggers": ["x"], "examples": ["x"], "say": "x",
-                 "steps": ["x"], "timer": None}
+                 "owner": "", "review_by": None, "sources": [], "requires": [], "triggers": ["x"], "examples": ["x"],
+                 "counter_examples": [], "say": "x", "steps": ["x"], "timer": None}
 
 
 def empty_fields(article_type: str = "procedure") -> dict[str, str]:
@@ -55,7 +55,8 @@ def fields_from_article(article: Article) -> dict[str, str]:
         "tags": "，".join(article.tags), "aliases": "，".join(article.aliases), "owner": article.owner,
         "review_by": article.review_by.isoformat() if article.review_by else "",
         "sources": "\n".join(article.sources), "triggers": "\n".join(article.triggers),
-        "examples": "\n".join(article.examples), "say": article.say, "steps": "\n".join(article.steps),
+        "examples": "\n".join(article.examples), "counter_examples": "\n".join(article.counter_examples),
+        "requires": "\n".join(article.requires), "say": article.say, "steps": "\n".join(article.steps),
         "timer_clock": timer.get("clock", ""), "timer_seconds": str(timer.get("after_seconds", "")),
         "body": article.body,
     }
@@ -82,8 +83,10 @@ def front_matter(fields: dict[str, str]) -> dict:
     if items := _items(fields["sources"], inline=False):
         meta["sources"] = items
     kind = fields["type"].strip()
+    if kind in ANSWER_TYPES and (items := _items(fields["requires"], inline=False)):
+        meta["requires"] = items
     if kind in RULE_TYPES:
-        for name in ("triggers", "examples"):
+        for name in ("triggers", "examples", "counter_examples"):
             if items := _items(fields[name], inline=False):
                 meta[name] = items
         if kind == "disclosure" and fields["say"].strip():
@@ -146,6 +149,20 @@ def validate(fields: dict[str, str], max_errors: int = 12) -> Validation:
             continue
         return Validation(None if errors else article, errors)
     return Validation(None, errors)
+
+
+def rule_from_fields(fields: dict[str, str]) -> Article | None:
+    """The rule the form describes, for trying it out before it is valid enough to publish (missing steps or a
+    review date do not change what it matches); None unless the form is a disclosure or an escalation."""
+    meta = front_matter(fields)
+    if meta.get("type") not in RULE_TYPES:
+        return None
+    validation = validate(fields)
+    if validation.ok:
+        return validation.article
+    return Article(id=meta.get("id") or "new-rule", title=meta.get("title") or "（未命名规则）", type=meta["type"],
+                   body="", aliases=meta.get("aliases", []), triggers=meta.get("triggers", []),
+                   examples=meta.get("examples", []), counter_examples=meta.get("counter_examples", []))
 
 
 def check_new_id(article_id: str) -> str | None:

@@ -12,7 +12,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from .articles import Article
-from .models import Feedback, SuggestLog
+from .models import CallRecord, Feedback, SuggestLog
+from .normalize import normalize
 
 REVIEW_SOON_DAYS = 30
 #: A logged suggest whose best fused score is below this is "low confidence". Fused scores are per-query normalised
@@ -147,3 +148,73 @@ def near_duplicates(ids: list[str], vectors: np.ndarray, threshold: float = DUPL
     pairs = [DuplicatePair(ids[rows[i]], ids[cols[i]], float(scores[i])) for i in order[:limit]
              if scores[i] >= threshold]
     return pairs, closest
+
+
+#: Calls ended within this many days count towards a rule's dismissal rate (the health page's default window).
+DISMISSAL_WINDOW_DAYS = 30
+
+
+@dataclass
+class DismissedText:
+    """One wording (normalised) that raised a prompt an agent dismissed, with how often and the reasons given."""
+
+    text: str
+    count: int
+    reasons: list[str]
+    in_counter_examples: bool
+
+
+@dataclass
+class RuleDismissals:
+    rule_id: str
+    title: str
+    type: str
+    fired: int
+    dismissed: int
+    texts: list[DismissedText]
+
+    @property
+    def rate(self) -> float:
+        return self.dismissed / self.fired if self.fired else 0.0
+
+
+def rule_dismissals(session: Session, since: dt.datetime, rules: dict[str, Article],
+                    limit: int = 20) -> list[RuleDismissals]:
+    """Rules agents marked 不适用, highest dismissal rate (dismissed ÷ fired, calls ended since ``since``) first.
+
+    The texts that raised the dismissed prompts are what an editor turns into counter-examples, so each is listed
+    once (by normalised text) with its reasons and whether the rule's current version already has it.
+    """
+    fired: dict[str, int] = {}
+    titles: dict[str, tuple[str, str]] = {}
+    texts: dict[str, dict[str, DismissedText]] = {}
+    calls = session.scalars(select(CallRecord.data).where(CallRecord.ended_at >= since))
+    for data in calls:
+        for kind, items in (("disclosure", data.get("disclosures")), ("escalation", data.get("escalations"))):
+            for item in items or []:
+                rule_id = item.get("id", "")
+                fired[rule_id] = fired.get(rule_id, 0) + 1
+                titles.setdefault(rule_id, (item.get("title") or rule_id, kind))
+                if item.get("dismissed"):
+                    _count_dismissed(texts.setdefault(rule_id, {}), item, rules.get(rule_id))
+    report = []
+    for rule_id, by_text in texts.items():
+        rule = rules.get(rule_id)
+        title, kind = (rule.title, rule.type) if rule else titles[rule_id]
+        listed = sorted(by_text.values(), key=lambda t: (-t.count, t.text))
+        report.append(RuleDismissals(rule_id, title, kind, fired[rule_id], sum(t.count for t in listed), listed))
+    report.sort(key=lambda r: (-r.rate, -r.dismissed, r.rule_id))
+    return report[:limit]
+
+
+def _count_dismissed(by_text: dict[str, DismissedText], item: dict, rule: Article | None) -> None:
+    raw = (item.get("text") or "").strip()
+    key = normalize(raw)
+    entry = by_text.get(key)
+    if entry is None:
+        counter = {normalize(c) for c in rule.counter_examples} if rule else set()
+        entry = by_text[key] = DismissedText(raw, 0, [], bool(key) and key in counter)
+    entry.count += 1
+    reason = (item.get("dismiss_reason") or "").strip()
+    if reason and reason not in entry.reasons:
+        entry.reasons.append(reason)

@@ -13,15 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from indexer.publish import IndexUpdater, is_indexed
-from kb.articles import ARTICLE_TYPES, ID_PATTERN
+from kb.articles import ARTICLE_TYPES, ID_PATTERN, RULE_TYPES
 from kb.diffs import diff_texts
-from kb.drafts import (DraftConflict, assemble, check_new_id, clean_fields, discard_draft, empty_fields,
-                       fields_from_article, front_matter, get_draft, save_draft, validate)
+from kb.drafts import (DraftConflict, Validation, assemble, check_new_id, clean_fields, discard_draft, empty_fields,
+                       fields_from_article, front_matter, get_draft, rule_from_fields, save_draft, validate)
 from kb.health import review_status
+from kb.engine import QueryError, QueryTooLong
 from kb.index import IndexMissing
 from kb.models import ArticleDraft, ArticleRecord, ArticleVersion, AuditEntry
 from kb.normalize import normalize
 from kb.render import render_markdown
+from kb.rule_tryout import try_rules
 from kb.store import ConflictError, publish, published_articles, version_article
 
 from .api import json_body
@@ -74,6 +76,29 @@ def checked_id(article_id: str) -> str:
 
 def errors_zh(errors: dict[str, str]) -> dict[str, str]:
     return {name: message_zh(message) for name, message in errors.items()}
+
+
+def validate_form(fields: dict) -> Validation:
+    """The import rules, plus what only the database knows: ``requires`` must name published rule articles."""
+    validation = validate(fields)
+    problem = unknown_required_rules(front_matter(fields).get("requires", []))
+    if problem and "requires" not in validation.errors:
+        validation = Validation(None, {**validation.errors, "requires": problem})
+    return validation
+
+
+def unknown_required_rules(rule_ids: list[str]) -> str | None:
+    """Why a ``requires`` list is wrong (an id that is no live disclosure or escalation), or None."""
+    if not rule_ids:
+        return None
+    with get_db().session() as s:
+        live = set(s.scalars(select(ArticleRecord.id).where(ArticleRecord.id.in_(rule_ids),
+                                                            ArticleRecord.type.in_(RULE_TYPES),
+                                                            ArticleRecord.archived.is_(False))))
+    missing = [rule_id for rule_id in rule_ids if rule_id not in live]
+    if not missing:
+        return None
+    return "、".join(f"“{rule_id[:80]}”" for rule_id in missing[:5]) + " 不是已发布的须告知或升级规则"
 
 
 # --- list -----------------------------------------------------------------------------------------------------------
@@ -209,7 +234,7 @@ def edit(article_id: str):
             fields = fields_from_article(version_article(record.current))
             expected, revision = current_version, 0
     fields["id"] = article_id
-    errors = errors_zh(validate(fields).errors) if draft is not None else {}
+    errors = errors_zh(validate_form(fields).errors) if draft is not None else {}
     return _edit_page(fields, is_new=current_version == 0, expected_version=expected, draft_revision=revision,
                       draft=draft, current_version=current_version, errors=errors)
 
@@ -281,17 +306,17 @@ def _save_draft(fields: dict, page: dict):
             conflict = {"kind": "draft", "author": theirs.author, "at": theirs.updated_at, "revision": theirs.revision,
                         "diff": diff_texts(assemble(clean_fields(theirs.fields)), assemble(fields))}
         page["draft_revision"] = theirs.revision if theirs else 0
-        return _edit_page(fields, conflict=conflict, status=409, errors=errors_zh(validate(fields).errors), **page)
+        return _edit_page(fields, conflict=conflict, status=409, errors=errors_zh(validate_form(fields).errors), **page)
     with get_db().session() as s:
         audit(s, "save-draft", article_id, f"revision {draft.revision}")
-    problems = validate(fields).errors
+    problems = validate_form(fields).errors
     flash("草稿已保存。" + (f"发布前还需修改 {len(problems)} 处（已在表单中标出）。" if problems else ""))
     return redirect(url_for(".edit", article_id=article_id))
 
 
 def _publish(fields: dict, page: dict):
     article_id = fields["id"]
-    validation = validate(fields)
+    validation = validate_form(fields)
     if not validation.ok:
         return _edit_page(fields, errors=errors_zh(validation.errors), status=422, **page)
     kept_draft = None
@@ -337,9 +362,31 @@ def _publish_conflict(fields: dict, page: dict):
 def preview():
     """Live preview: the body rendered by the agents' renderer, and the form's validation errors."""
     fields = clean_fields(json_body())
-    validation = validate(fields)
+    validation = validate_form(fields)
     return jsonify(html=render_markdown(fields["body"]), rule=rule_preview(fields),
                    errors=errors_zh(validation.errors))
+
+
+@bp.post("/try-rules")
+@require_role("editor")
+def try_rules_view():
+    """「试一试」: the rules that fire for one sentence, with the form's unpublished rule in place of its published
+    version. Body: ``{"text": "...", "fields": {edit form}}``."""
+    data = json_body()
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        abort(400, description='"text" is required: the sentence to try')
+    raw = data.get("fields") or {}
+    if not isinstance(raw, dict):
+        abort(400, description='"fields" must be an object (the edit form)')
+    draft = rule_from_fields(clean_fields(raw))
+    try:
+        results = try_rules(get_engine(), text, draft)
+    except QueryError as exc:
+        abort(413 if isinstance(exc, QueryTooLong) else 400, description=str(exc))
+    except IndexMissing as exc:
+        abort(503, description=str(exc))
+    return jsonify(text=text, draft=draft.id if draft else None, results=results)
 
 
 from . import editor_content, editor_history  # noqa: E402,F401  (they add their routes to ``bp``)

@@ -8,22 +8,25 @@ import threading
 import zipfile
 from pathlib import PurePath
 
-from flask import render_template, request, send_file
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy import func, select
 
-from kb.articles import MAX_FILE_BYTES, ArticleError, parse_article
-from kb.health import (DUPLICATE_THRESHOLD, LOW_CONFIDENCE, REVIEW_SOON_DAYS, article_vectors, near_duplicates,
-                       query_gaps, reviews_due, unhelpful_articles)
+from kb.articles import MAX_FILE_BYTES, Article, ArticleError, parse_article
+from kb.health import (DISMISSAL_WINDOW_DAYS, DUPLICATE_THRESHOLD, LOW_CONFIDENCE, REVIEW_SOON_DAYS, article_vectors,
+                       near_duplicates, query_gaps, reviews_due, rule_dismissals, unhelpful_articles)
 from kb.index import IndexMissing
-from kb.models import AuditEntry
-from kb.store import TYPE_FOLDERS, import_articles, published_articles
+from kb.models import ArticleRecord, AuditEntry, utcnow
+from kb.normalize import normalize
+from kb.store import TYPE_FOLDERS, ConflictError, import_articles, publish, published_articles, version_article
 
 from .auth import require_role
 from .context import get_db, get_engine
-from .editor import audit, bp, get_updater, username
+from .editor import audit, bp, checked_id, get_updater, username
 from .editor_forms import FIELD_LABELS, int_field, message_zh
 
 MAX_FILES = 500
+MAX_COUNTER_EXAMPLE = 2000  # what an agent could type (the suggest API's limit)
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".txt"}
 AUDIT_PAGE = 50
 ACTION_LABELS = {"publish": "发布", "save-draft": "保存草稿", "discard-draft": "丢弃草稿", "rollback": "回滚",
@@ -52,18 +55,77 @@ def _generation_vectors():
 @require_role("editor")
 def health():
     today = dt.date.today()
+    days = min(max(int_field("days", DISMISSAL_WINDOW_DAYS, source=request.args), 1), 365)
     with get_db().session() as s:
-        published = [a for _, a in published_articles(s)]
+        live = published_articles(s)
+        published = [a for _, a in live]
         unhelpful = unhelpful_articles(s)
         gaps = query_gaps(s)
+        rules = {a.id: a for a in published if a.is_rule}
+        dismissals = rule_dismissals(s, utcnow() - dt.timedelta(days=days), rules)
     titles = {a.id: a.title for a in published}
+    versions = {a.id: v.number for v, a in live}
     try:
         duplicates, closest = near_duplicates(*_generation_vectors())
     except IndexMissing:
         duplicates, closest = [], None
     return render_template("editor/health.html", due=reviews_due(published, today), unhelpful=unhelpful,
                            gaps=gaps, duplicates=duplicates, closest=closest, titles=titles,
-                           threshold=DUPLICATE_THRESHOLD, low_confidence=LOW_CONFIDENCE, soon_days=REVIEW_SOON_DAYS)
+                           threshold=DUPLICATE_THRESHOLD, low_confidence=LOW_CONFIDENCE, soon_days=REVIEW_SOON_DAYS,
+                           dismissals=dismissals, dismissal_days=days, versions=versions)
+
+
+@bp.post("/articles/<article_id>/counter-examples")
+@require_role("editor")
+def add_counter_example(article_id: str):
+    """One click from content health: publish a new version of a rule with a dismissed text as a counter-example.
+
+    The form carries the version the editor saw; if someone published since, nothing is written (409).
+    """
+    checked_id(article_id)
+    text = request.form.get("text", "").strip()
+    if not text:
+        abort(400, description="text is required: the sentence to add as a counter-example")
+    if len(text) > MAX_COUNTER_EXAMPLE:
+        abort(400, description=f"text is {len(text)} characters; the limit is {MAX_COUNTER_EXAMPLE}")
+    expected = int_field("expected_version")
+    try:
+        with get_db().session() as s:
+            rule = _live_rule(s, article_id)
+            if normalize(text) in {normalize(c) for c in rule.counter_examples}:
+                flash(f"「{text}」已是「{rule.title}」的反例，未生成新版本。")
+                return redirect(url_for(".health") + "#dismissals")
+            updated = _with_counter_example(rule, text)
+            result = publish(s, updated, author=username(), message=f"加为反例：{text[:80]}",
+                             expected_version=expected)
+    except (ConflictError, IntegrityError):
+        with get_db().session() as s:
+            record = s.get(ArticleRecord, article_id)
+            author, version = record.current.author, record.version
+        abort(409, description=f"未加为反例：{author} 已发布了这条规则的版本 v{version}（你看到的是 v{expected}）。"
+                               f"请刷新内容健康页，确认后再点一次。")
+    get_updater().request()
+    flash(f"已把「{text}」加为「{updated.title}」的反例，发布为版本 {result.version}。")
+    return redirect(url_for(".health") + "#dismissals")
+
+
+def _live_rule(session, article_id: str) -> Article:
+    record = session.get(ArticleRecord, article_id)
+    if record is None or record.current is None or record.archived:
+        abort(404, description=f"没有已发布的文章“{article_id}”")
+    article = version_article(record.current)
+    if not article.is_rule:
+        abort(400, description=f"“{article_id}”不是须告知或升级规则，不能加反例")
+    return article
+
+
+def _with_counter_example(rule: Article, text: str) -> Article:
+    """The rule with ``text`` appended to its counter-examples, validated by the import rules like any publish."""
+    rule.counter_examples = [*rule.counter_examples, text]
+    try:
+        return parse_article(rule.to_markdown(), rule.id)
+    except ArticleError as exc:
+        abort(400, description=f"这句话不能加为反例：{message_zh(exc.message)}")
 
 
 # --- import / export ------------------------------------------------------------------------------------------------

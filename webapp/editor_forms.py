@@ -13,7 +13,8 @@ from flask import abort, request
 TYPE_LABELS = {"procedure": "流程", "product": "产品", "script": "话术", "disclosure": "须告知", "escalation": "升级"}
 REVIEW_LABELS = {"overdue": "已过复核期", "due_soon": "即将到期", "ok": "正常", "unset": "未设复核日期"}
 FIELD_LABELS = {"id": "ID", "title": "标题", "type": "类型", "tags": "标签", "aliases": "别名", "owner": "负责团队",
-                "review_by": "复核日期", "sources": "依据来源", "triggers": "触发词", "examples": "示例说法",
+                "review_by": "复核日期", "sources": "依据来源", "requires": "随答案提示的规则", "triggers": "触发词",
+                "examples": "示例说法", "counter_examples": "反例（不应触发的说法）",
                 "say": "须告知话术", "steps": "升级步骤", "timer": "计时触发", "body": "正文"}
 CLOCK_LABELS = {"wait": "客户等待时长", "call": "通话时长"}
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -31,6 +32,7 @@ _MESSAGES = [
     (re.compile(r"^must be a mapping like"), "格式不对：请选择计时方式并填写秒数"),
     (re.compile(r"^clock must be one of"), "请选择计时方式（客户等待时长或通话时长）"),
     (re.compile(r"^after_seconds must be"), "秒数须为正整数"),
+    (re.compile(r"^'(.*)' is not an article id"), "“{0}”不是有效的文章 ID（小写英文字母、数字或“-”）"),
     (re.compile(r"^body is empty"), "正文为空：请至少写一节内容"),
     (re.compile(r"^(?:file|article) is (?:larger than|(\d+) bytes)"), "文章太大（上限 512 KB）"),
     (re.compile(r"^not valid UTF-8"), "文件不是 UTF-8 编码"),

@@ -91,12 +91,97 @@
     };
     var schedule = debounce(refresh, 350);
     form.addEventListener("input", function (event) {
-      if (event.target.name) touched[fieldName(event.target.name)] = true;
+      if (!event.target.name) return;  // the 「试一试」 box is not part of the article
+      touched[fieldName(event.target.name)] = true;
       schedule();
     });
     form.addEventListener("change", function (event) {
-      if (event.target.name) touched[fieldName(event.target.name)] = true;
+      if (!event.target.name) return;
+      touched[fieldName(event.target.name)] = true;
       schedule();
+    });
+    initTryout(form);
+  }
+
+  // --- 「试一试」: which rules fire for a sentence, with the form's unpublished rule in place ------------------------
+  var HOW_LABELS = {trigger: "触发词", semantic: "语义相近", timer: "计时"};
+  var TYPE_LABELS = {disclosure: "须告知", escalation: "升级"};
+
+  function formFields(form) {
+    var data = {};
+    new FormData(form).forEach(function (value, key) {
+      if (typeof value === "string" && key !== "csrf_token") data[key] = value;
+    });
+    return data;
+  }
+
+  function tryoutItem(result) {
+    var li = document.createElement("li");
+    li.className = "tryout-hit" + (result.draft ? " is-draft" : "");
+    li.dataset.id = result.id;
+    li.dataset.how = result.how;
+    var head = document.createElement("div");
+    var add = function (parent, tag, className, text) {
+      var node = document.createElement(tag);
+      node.className = className;
+      node.textContent = text;
+      parent.appendChild(node);
+      return node;
+    };
+    if (result.draft) add(head, "span", "badge tryout-draft", "草稿");
+    add(head, "span", "badge type-" + result.type, TYPE_LABELS[result.type] || result.type);
+    add(head, "strong", "tryout-title", result.title);
+    li.appendChild(head);
+    var line = document.createElement("div");
+    add(line, "span", "tryout-how", "方式：" + (HOW_LABELS[result.how] || result.how));
+    add(line, "span", "tryout-score", "得分 " + Number(result.score).toFixed(2));
+    li.appendChild(line);
+    add(li, "div", "tryout-reason", "原因：" + result.reason);
+    return li;
+  }
+
+  function initTryout(form) {
+    var box = form.querySelector(".tryout");
+    if (!box) return;
+    var input = box.querySelector("#tryout-text");
+    var list = box.querySelector("#tryout-results");
+    var state = box.querySelector("#tryout-state");
+    var sequence = 0;
+    var run = function () {
+      var text = input.value.trim();
+      if (!text) { state.textContent = "请先输入一句话。"; return; }
+      var mine = ++sequence;
+      state.textContent = "正在匹配…（第一次会稍慢：要按表单里的示例训练一次）";
+      box.dataset.state = "busy";
+      fetch(box.dataset.tryUrl, {
+        method: "POST",
+        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+        body: JSON.stringify({text: text, fields: formFields(form)}),
+        credentials: "same-origin"
+      }).then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (data) {
+          if (!response.ok) throw new Error(data.error || ("HTTP " + response.status));
+          return data;
+        });
+      }).then(function (data) {
+        if (mine !== sequence) return;
+        list.replaceChildren.apply(list, data.results.map(tryoutItem));
+        state.textContent = data.results.length
+          ? "「" + data.text + "」触发 " + data.results.length + " 条规则（标“草稿”的是表单里未发布的内容）："
+          : "「" + data.text + "」没有触发任何规则。";
+        box.dataset.state = "done";
+      }).catch(function (error) {
+        if (mine !== sequence) return;
+        list.replaceChildren();
+        state.textContent = "无法试：" + error.message;
+        box.dataset.state = "failed";
+      });
+    };
+    box.querySelector("#tryout-run").addEventListener("click", run);
+    input.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter" || event.isComposing) return;
+      event.preventDefault();  // Enter here tries the sentence; it must never submit (publish) the form
+      run();
     });
   }
 

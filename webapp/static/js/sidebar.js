@@ -239,7 +239,9 @@
         connectionOk();
         if (!call || call.id !== callId) return;
         const current = text === el.query.value.trim();
-        if (current || log) mergeRules(result);
+        // Prompts come only from what the agent settled on: a half-typed prefix may raise a rule that the finished
+        // sentence does not support. Answers still follow every keystroke.
+        if (log) mergeRules(result, text);
         if (current && mySeq > shownSeq) {  // never an older answer over a newer one, nor one for other text
           shownSeq = mySeq;
           showAnswers(text, result.answers || []);
@@ -270,7 +272,7 @@
       const request = timedRequest(urls.suggest, Object.assign({ text: '', k: 1, log: false }, clocks()));
       request.promise.then(function (result) {
         connectionOk();
-        if (call && call.id === callId) mergeRules(result);
+        if (call && call.id === callId) mergeRules(result, '');
       }).catch(function (err) {
         if (failureKind(err) !== 'bad') connectionLost(failureKind(err));
       }).finally(function () { pollInflight = false; });
@@ -521,19 +523,23 @@
 
     /* ---- disclosures and escalations (for the whole call) ----------------------------------------------------- */
 
-    function mergeRules(result) {
+    /* Add the prompts a settled text (or a clock re-check, raisedBy '') fired; each keeps the text that raised it,
+     * so a prompt the agent dismisses can be traced back to its wording in content health. */
+    function mergeRules(result, raisedBy) {
       if (!call) return;
       let added = [];
+      const fresh = { text: raisedBy, fired_at: Math.floor(callSeconds()), dismissed: false, dismiss_reason: '',
+        dismissed_at: null };
       (result.disclosures || []).forEach(function (d) {
         if (call.disclosures.some(function (x) { return x.id === d.id; })) return;
-        call.disclosures.push({ id: d.id, title: d.title, text: d.text, reason: d.reason, how: d.how,
-          fired_at: Math.floor(callSeconds()), ticked: false, ticked_at: null });
+        call.disclosures.push(Object.assign({ id: d.id, title: d.title, say: d.text, reason: d.reason, how: d.how,
+          ticked: false, ticked_at: null }, fresh));
         added.push('须告知：' + d.title);
       });
       (result.escalations || []).forEach(function (e) {
         if (call.escalations.some(function (x) { return x.id === e.id; })) return;
-        call.escalations.push({ id: e.id, title: e.title, steps: e.steps || [], reason: e.reason, how: e.how,
-          fired_at: Math.floor(callSeconds()), handled: false });
+        call.escalations.push(Object.assign({ id: e.id, title: e.title, steps: e.steps || [], reason: e.reason,
+          how: e.how, handled: false }, fresh));
         added.push('需要升级：' + e.title);
       });
       if (!added.length) return;
@@ -579,9 +585,18 @@
       li.querySelector('.disc-title').textContent = d.title;
       const say = li.querySelector('.disc-say');
       say.id = 'say-' + d.id;
-      say.textContent = d.text;
+      say.textContent = isOldDisclosure(d) ? d.text : d.say;
       li.querySelector('.why').textContent = '触发：' + d.reason + ' · ' + formatClock(d.fired_at);
       return li;
+    }
+
+    /* A dismissed prompt stays listed, collapsed, with its optional reason and a way back. */
+    function renderDismissal(node, item) {
+      node.classList.toggle('dismissed', item.dismissed);
+      node.querySelector('.rule-dismiss').hidden = item.dismissed;
+      node.querySelector('.dismissed-box').hidden = !item.dismissed;
+      const reason = node.querySelector('.dismiss-reason');
+      if (document.activeElement !== reason) reason.value = item.dismiss_reason || '';
     }
 
     function renderRules() {
@@ -589,25 +604,28 @@
       syncList(el.escList, escalations, buildEscalation, function (card, e) {
         card.classList.toggle('handled', e.handled);
         card.querySelector('.esc-done').textContent = e.handled ? '已处理（点此重新打开）' : '标记已处理';
+        renderDismissal(card, e);
       });
+      const liveEscalations = escalations.filter(function (e) { return !e.dismissed; });
       el.escPanel.hidden = escalations.length === 0;
-      el.escPanel.classList.toggle('all-handled',
-        escalations.length > 0 && escalations.every(function (e) { return e.handled; }));
+      el.escPanel.classList.toggle('all-handled', liveEscalations.every(function (e) { return e.handled; }));
 
       syncList(el.discList, disclosures, buildDisclosure, function (li, d) {
         li.classList.toggle('ticked', d.ticked);
         li.querySelector('.disc-check').checked = d.ticked;
+        renderDismissal(li, d);
       });
-      const ticked = disclosures.filter(function (d) { return d.ticked; }).length;
-      el.discCount.textContent = ticked + '/' + disclosures.length + ' 已说明';
+      const required = disclosures.filter(function (d) { return !d.dismissed; });
+      const ticked = required.filter(function (d) { return d.ticked; }).length;
+      el.discCount.textContent = ticked + '/' + required.length + ' 已说明';
       el.discPanel.hidden = disclosures.length === 0;
-      el.discPanel.classList.toggle('done', disclosures.length > 0 && ticked === disclosures.length);
+      el.discPanel.classList.toggle('done', ticked === required.length);
 
-      const openEscalations = escalations.filter(function (e) { return !e.handled; }).length;
+      const openEscalations = liveEscalations.filter(function (e) { return !e.handled; }).length;
       el.chipEsc.hidden = !openEscalations;
       el.chipEsc.textContent = '升级待处理 ' + openEscalations;
-      el.chipDisc.hidden = ticked === disclosures.length;
-      el.chipDisc.textContent = '须告知未说明 ' + (disclosures.length - ticked);
+      el.chipDisc.hidden = ticked === required.length;
+      el.chipDisc.textContent = '须告知未说明 ' + (required.length - ticked);
     }
 
     function setTicked(id, ticked) {
@@ -620,7 +638,7 @@
     }
 
     function tickNext() {
-      const d = call && call.disclosures.find(function (x) { return !x.ticked; });
+      const d = call && call.disclosures.find(function (x) { return !x.ticked && !x.dismissed; });
       if (d) { setTicked(d.id, true); setNotice('已勾选：' + d.title); }
     }
 
@@ -628,6 +646,85 @@
       if (!event.target.classList.contains('disc-check')) return;
       setTicked(event.target.closest('.disc').dataset.id, event.target.checked);
       el.query.focus();
+    });
+
+    /* ---- dismissing a prompt that does not apply ------------------------------------------------------------- */
+
+    function ruleOf(node) {
+      const item = node && node.closest('[data-id]');
+      if (!item || !call) return null;
+      const list = item.parentElement === el.escList ? call.escalations : call.disclosures;
+      return list.find(function (x) { return x.id === item.dataset.id; }) || null;
+    }
+
+    function ruleNode(container, id) {
+      return Array.from(container.children).find(function (node) { return node.dataset.id === id; }) || null;
+    }
+
+    function setDismissed(item, dismissed) {
+      item.dismissed = dismissed;
+      item.dismiss_reason = '';
+      item.dismissed_at = dismissed ? Math.floor(callSeconds()) : null;
+      save();
+      renderRules();
+    }
+
+    function setDismissReason(item, reason) {
+      if (!item.dismissed || item.dismiss_reason === reason) return;
+      item.dismiss_reason = reason.slice(0, 200);
+      save();
+      renderRules();
+    }
+
+    /* Dismiss one prompt and put the cursor in its (optional) reason field: Enter or Esc goes back to typing. */
+    function dismiss(item, container) {
+      setDismissed(item, true);
+      const node = ruleNode(container, item.id);
+      if (node) node.querySelector('.dismiss-reason').focus();
+      setNotice('已标记不适用：' + item.title + '。可填原因（可不填），Enter 返回输入。');
+    }
+
+    /* Alt+B: the newest open escalation, else the newest unticked disclosure. */
+    function dismissNewest() {
+      if (!call) return;
+      const open = function (list, done) {
+        return list.slice().reverse().find(function (x) { return !x.dismissed && !x[done]; });
+      };
+      const escalation = open(call.escalations, 'handled');
+      if (escalation) { dismiss(escalation, el.escList); return; }
+      const disclosure = open(call.disclosures, 'ticked');
+      if (disclosure) dismiss(disclosure, el.discList);
+    }
+
+    function onRuleClick(event) {
+      const button = event.target.closest('.rule-dismiss, .rule-restore, .dismiss-preset');
+      const item = button && ruleOf(button);
+      if (!item) return;
+      if (button.classList.contains('rule-dismiss')) { dismiss(item, event.currentTarget); return; }
+      if (button.classList.contains('rule-restore')) { setDismissed(item, false); setNotice('已恢复：' + item.title); }
+      else setDismissReason(item, button.textContent);
+      el.query.focus();
+    }
+
+    function onReasonKey(event) {
+      if (!event.target.classList.contains('dismiss-reason')) return;
+      if (event.key !== 'Enter' && event.key !== 'Escape') return;
+      event.preventDefault();
+      const item = ruleOf(event.target);
+      if (item && event.key === 'Enter') setDismissReason(item, event.target.value.trim());
+      el.query.focus();
+    }
+
+    function onReasonChange(event) {
+      if (!event.target.classList.contains('dismiss-reason')) return;
+      const item = ruleOf(event.target);
+      if (item) setDismissReason(item, event.target.value.trim());
+    }
+
+    [el.escList, el.discList].forEach(function (list) {
+      list.addEventListener('click', onRuleClick);
+      list.addEventListener('keydown', onReasonKey);
+      list.addEventListener('change', onReasonChange);
     });
 
     el.escList.addEventListener('click', function (event) {
@@ -670,7 +767,7 @@
 
     function requestEnd() {
       if (!call) return;
-      const open = call.disclosures.filter(function (d) { return !d.ticked; });
+      const open = call.disclosures.filter(function (d) { return !d.ticked && !d.dismissed; });
       if (!open.length) { finishCall(false); return; }
       el.endList.replaceChildren();
       open.forEach(function (d) {
@@ -692,11 +789,10 @@
         duration_seconds: duration, wait_seconds: Math.min(Math.floor(call.waitMs / 1000), duration),
         texts: call.texts, answers_shown: call.shown, answers_opened: call.opened, feedback: call.feedback,
         disclosures: call.disclosures.map(function (d) {
-          return { id: d.id, title: d.title, reason: d.reason, how: d.how, fired_at: d.fired_at,
-            ticked: d.ticked, ticked_at: d.ticked_at };
+          return Object.assign(firedRecord(d), { ticked: d.ticked, ticked_at: d.ticked_at });
         }),
         escalations: call.escalations.map(function (e) {
-          return { id: e.id, title: e.title, reason: e.reason, how: e.how, fired_at: e.fired_at, handled: e.handled };
+          return Object.assign(firedRecord(e), { handled: e.handled });
         }),
         unticked_confirmed: confirmedUnticked,
       };
@@ -709,6 +805,18 @@
       enqueue('call', urls.calls, record);
       setNotice('通话已结束，正在保存通话记录…');
       el.query.focus();
+    }
+
+    /* A disclosure kept by an older version of this page (a call in progress across an upgrade) holds the words to
+     * say in `text`; newer ones keep them in `say` and the text that raised the prompt in `text`. */
+    function isOldDisclosure(item) { return item.steps === undefined && item.say === undefined; }
+
+    /* What the call record keeps of every fired prompt. */
+    function firedRecord(item) {
+      return { id: item.id, title: item.title, reason: item.reason, how: item.how, fired_at: item.fired_at,
+        text: !isOldDisclosure(item) && typeof item.text === 'string' ? item.text.slice(0, 2000) : '',
+        dismissed: Boolean(item.dismissed), dismiss_reason: item.dismissed ? (item.dismiss_reason || '') : '',
+        dismissed_at: item.dismissed ? item.dismissed_at : null };
     }
 
     function renderCall() {
@@ -788,6 +896,7 @@
       KeyX: requestEnd,
       KeyW: toggleWait,
       KeyK: tickNext,
+      KeyB: dismissNewest,
       KeyC: function () { copyAnswer(view.selected); },
       KeyO: function () { openArticle(view.selected); },
       KeyY: function () { vote(view.selected, true); },
