@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from kb.models import ArticleRecord, ArticleVersion, CallRecord
-from kb.rule_tryout import try_rules
+from indexer.rule_tryout import try_rules
 from kb.store import version_article
 from tests.conftest import Client
 from tests.test_agent_sidebar import CALL
@@ -110,9 +110,10 @@ def test_health_ranks_rules_by_dismissal_rate_and_adds_counter_examples(copy_app
 
     text = re.search(r'name="text" value="([^"]+)"', regulator).group(1)
     form = {"text": text, "expected_version": 1, "csrf_token": editor.token}
+    before = rule_version(copy_app)[0].counter_examples
     assert editor.http.post(f"/editor/articles/{REGULATOR}/counter-examples", data=form).status_code == 302
     rule, version = rule_version(copy_app)
-    assert version == 2 and rule.counter_examples == ["我要去银保监会投诉你们"]
+    assert version == 2 and rule.counter_examples == before + ["我要去银保监会投诉你们"]
     assert "已加为反例" in editor.get("/editor/health").get_data(as_text=True).split('id="dismissals"')[1]
     again = editor.http.post(f"/editor/articles/{REGULATOR}/counter-examples", data={**form, "expected_version": 2})
     assert again.status_code == 302 and rule_version(copy_app)[1] == 2                  # already there: no version

@@ -23,7 +23,7 @@ from kb.index import IndexMissing
 from kb.models import ArticleDraft, ArticleRecord, ArticleVersion, AuditEntry
 from kb.normalize import normalize
 from kb.render import render_markdown
-from kb.rule_tryout import try_rules
+from indexer.rule_tryout import try_rules
 from kb.store import ConflictError, publish, published_articles, version_article
 
 from .api import json_body
