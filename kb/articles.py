@@ -16,6 +16,8 @@ from pathlib import Path
 import yaml
 
 ARTICLE_TYPES = ("procedure", "product", "script", "disclosure", "escalation")
+# What agents, editors and trainers see for each type (the one source: pages and scripts get it from here).
+TYPE_LABELS = {"procedure": "流程", "product": "产品", "script": "话术", "disclosure": "须告知", "escalation": "升级"}
 ANSWER_TYPES = ("procedure", "product", "script")
 RULE_TYPES = ("disclosure", "escalation")
 TIMER_CLOCKS = ("wait", "call")

@@ -20,15 +20,15 @@ from .db import Database
 from .models import ArticleDraft, utcnow
 
 #: Every form field, in form order. ``timer_clock`` + ``timer_seconds`` make up the ``timer`` mapping.
-FIELDS = ("id", "title", "type", "tags", "aliases", "owner", "review_by", "sources", "requires",
+FIELDS = ("id", "title", "type", "tags", "aliases", "owner", "review_by", "sources", "requires", "questions",
           "triggers", "examples", "counter_examples", "say", "steps", "timer_clock", "timer_seconds", "body")
 #: Typed in one line, separated by commas (ASCII or Chinese; not 、, which phrases use inside themselves). The other
-#: lists (sources, requires, triggers, examples, counter_examples, steps) are typed one item per line.
+#: lists (sources, requires, questions, triggers, examples, counter_examples, steps) are typed one item per line.
 INLINE_LISTS = ("tags", "aliases")
 _INLINE_SPLIT = re.compile(r"[,，\n]")
 #: Valid stand-ins used to look past one error and find the next (see :func:`validate`).
 _PLACEHOLDERS = {"id": "placeholder-id", "title": "标题", "type": "procedure", "tags": [], "aliases": [],
-                 "owner": "", "review_by": None, "sources": [], "requires": [], "triggers": ["x"], "examples": ["x"],
+                 "owner": "", "review_by": None, "sources": [], "requires": [], "questions": [], "triggers": ["x"], "examples": ["x"],
                  "counter_examples": [], "say": "x", "steps": ["x"], "timer": None}
 
 
@@ -56,7 +56,7 @@ def fields_from_article(article: Article) -> dict[str, str]:
         "review_by": article.review_by.isoformat() if article.review_by else "",
         "sources": "\n".join(article.sources), "triggers": "\n".join(article.triggers),
         "examples": "\n".join(article.examples), "counter_examples": "\n".join(article.counter_examples),
-        "requires": "\n".join(article.requires), "say": article.say, "steps": "\n".join(article.steps),
+        "requires": "\n".join(article.requires), "questions": "\n".join(article.questions), "say": article.say, "steps": "\n".join(article.steps),
         "timer_clock": timer.get("clock", ""), "timer_seconds": str(timer.get("after_seconds", "")),
         "body": article.body,
     }
@@ -83,8 +83,10 @@ def front_matter(fields: dict[str, str]) -> dict:
     if items := _items(fields["sources"], inline=False):
         meta["sources"] = items
     kind = fields["type"].strip()
-    if kind in ANSWER_TYPES and (items := _items(fields["requires"], inline=False)):
-        meta["requires"] = items
+    if kind in ANSWER_TYPES:
+        for name in ("requires", "questions"):
+            if items := _items(fields[name], inline=False):
+                meta[name] = items
     if kind in RULE_TYPES:
         for name in ("triggers", "examples", "counter_examples"):
             if items := _items(fields[name], inline=False):

@@ -4,6 +4,8 @@ Every function takes ``today`` or plain data as an argument, so reports are repr
 """
 from __future__ import annotations
 
+import threading
+
 import datetime as dt
 from dataclasses import dataclass
 
@@ -106,6 +108,22 @@ def query_gaps(session: Session, limit: int = 15, low_confidence: float = LOW_CO
 
     return {"zero": top(SuggestLog.result_count == 0),
             "low": top((SuggestLog.result_count > 0) & (SuggestLog.top_score < low_confidence))}
+
+
+class GenerationVectors:
+    """Article vectors of the generation being served, computed once per generation (one per app, not per module)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._path: str | None = None
+        self._value: tuple[list[str], np.ndarray] | None = None
+
+    def get(self, generation) -> tuple[list[str], np.ndarray]:
+        with self._lock:
+            if self._path != str(generation.path):
+                self._value = article_vectors(generation.dense, generation.manifest)
+                self._path = str(generation.path)
+            return self._value
 
 
 def article_vectors(dense, manifest: dict) -> tuple[list[str], np.ndarray]:

@@ -6,6 +6,7 @@ import secrets
 import threading
 from flask import Flask, jsonify, redirect, url_for
 
+from kb.articles import TYPE_LABELS
 from kb.config import Settings
 from kb.db import Database
 from kb.engine import KnowledgeBase
@@ -59,6 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
     for blueprint in (auth.bp, api_bp, search_bp, agent_bp, training_bp, editor_bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["view_functions"] = app.view_functions  # the nav shows only pages that exist
+    app.jinja_env.globals["type_labels"] = TYPE_LABELS
 
     if app.config.get("WARM_UP", not app.testing):
         # Load the model and the index now, not on the first agent's keystroke (that takes seconds).

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, render_template, url_for
 
+from kb.articles import TYPE_LABELS
 from kb.calls import CallDataError, parse_call_report, save_call, save_feedback
 from kb.models import ArticleRecord
 from kb.render import render_markdown
 from kb.store import version_article
 
-from .api import AGENT_ROLES, json_body
-from .auth import current_user, require_role
+from .api import json_body
+from .auth import AGENT_ROLES, current_user, require_role
 from .context import get_db
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
-TYPE_LABELS = {"procedure": "流程", "product": "产品", "script": "话术", "disclosure": "须告知", "escalation": "升级"}
 
 
 @bp.get("")

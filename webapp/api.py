@@ -8,12 +8,11 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from kb.engine import QueryError, QueryTooLong
 from kb.index import IndexMissing
 
-from .auth import current_user, require_role
+from .auth import AGENT_ROLES, current_user, require_role
 from .context import get_engine, get_querylog
 from .ratelimit import RateLimiter
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-AGENT_ROLES = ("agent", "editor", "trainer")
 
 
 def json_body() -> dict:

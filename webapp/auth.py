@@ -14,6 +14,8 @@ from .ratelimit import RateLimiter
 from .security import wants_json
 
 bp = Blueprint("auth", __name__)
+# Roles that use the agent's pages (sidebar, search, suggest API): editors and trainers check their own content.
+AGENT_ROLES = ("agent", "editor", "trainer")
 
 HOME = {"agent": "agent.sidebar", "editor": "editor.articles", "trainer": "training.home", "admin": "editor.articles"}
 

@@ -29,8 +29,6 @@ bp = Blueprint("training", __name__, url_prefix="/training")
 
 FAMILY_LABELS = {"fact": "关键数字", "disclosure": "必须告知", "next_step": "下一步", "order": "步骤排序",
                  "script": "选择话术"}
-TYPE_LABELS = {"procedure": "流程", "product": "产品", "script": "话术", "disclosure": "告知规则",
-               "escalation": "升级规则"}
 STATUS_LABELS = {"pending": "待审核", "approved": "已批准", "dropped": "已删除", "stale": "待复核", "all": "全部"}
 REVIEW_DONE = {"approve": "已批准", "drop": "已删除", "restore": "已恢复为待审核"}
 TRAINER = ("trainer",)
@@ -81,7 +79,7 @@ def source_link(article_id: str, title: str, heading: str = "") -> str:
 
 @bp.context_processor
 def _helpers():
-    return {"source_link": source_link, "family_labels": FAMILY_LABELS, "type_labels": TYPE_LABELS,
+    return {"source_link": source_link, "family_labels": FAMILY_LABELS,
             "status_labels": STATUS_LABELS, "markdown": lambda text: Markup(render_markdown(text))}
 
 

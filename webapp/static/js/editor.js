@@ -105,7 +105,7 @@
 
   // --- 「试一试」: which rules fire for a sentence, with the form's unpublished rule in place ------------------------
   var HOW_LABELS = {trigger: "触发词", semantic: "语义相近", timer: "计时"};
-  var TYPE_LABELS = {disclosure: "须告知", escalation: "升级"};
+  var TYPE_LABELS = {};  // filled from the page (kb.articles.TYPE_LABELS, the one source)
 
   function formFields(form) {
     var data = {};
@@ -143,6 +143,7 @@
   function initTryout(form) {
     var box = form.querySelector(".tryout");
     if (!box) return;
+    TYPE_LABELS = JSON.parse(box.dataset.typeLabels);
     var input = box.querySelector("#tryout-text");
     var list = box.querySelector("#tryout-results");
     var state = box.querySelector("#tryout-state");

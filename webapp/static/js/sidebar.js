@@ -17,7 +17,6 @@
   // Fused scores are relative: a dense-only match tops out at 0.6 (the dense weight), so a best answer at or below it
   // had no keyword evidence at all and is offered as "closest", not as a match.
   const WEAK_SCORE = 0.6;
-  const TYPE_LABELS = { procedure: '流程', product: '产品', script: '话术' };
 
   document.addEventListener('DOMContentLoaded', function () {
     const sidebar = document.getElementById('sidebar');
@@ -45,6 +44,7 @@
 
   function initSidebar(root) {
     const urls = JSON.parse(root.dataset.urls);
+    const TYPE_LABELS = JSON.parse(root.dataset.typeLabels);  // from kb.articles.TYPE_LABELS, the one source
     const csrfMeta = document.querySelector('meta[name="csrf-token"]');
     const csrf = csrfMeta ? csrfMeta.content : '';
     const storeKey = 'kb-sidebar:' + root.dataset.user;

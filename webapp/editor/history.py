@@ -10,10 +10,10 @@ from kb.models import ArticleRecord, ArticleVersion
 from kb.render import render_markdown
 from kb.store import ConflictError, publish, version_article
 
-from .auth import require_role
-from .context import get_db
-from .editor import audit, bp, checked_id, get_updater, username
-from .editor_forms import CLOCK_LABELS, int_field
+from ..auth import require_role
+from ..context import get_db
+from .blueprint import audit, bp, checked_id, get_updater, username
+from .forms import CLOCK_LABELS, int_field
 
 
 def _versions(session, article_id: str) -> tuple[ArticleRecord, list[ArticleVersion], str]:

@@ -8,7 +8,7 @@ import threading
 import zipfile
 from pathlib import PurePath
 
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import current_app, abort, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy import func, select
 
@@ -20,10 +20,10 @@ from kb.models import ArticleRecord, AuditEntry, utcnow
 from kb.normalize import normalize
 from kb.store import TYPE_FOLDERS, ConflictError, import_articles, publish, published_articles, version_article
 
-from .auth import require_role
-from .context import get_db, get_engine
-from .editor import audit, bp, checked_id, get_updater, username
-from .editor_forms import FIELD_LABELS, int_field, message_zh
+from ..auth import require_role
+from ..context import get_db, get_engine
+from .blueprint import audit, bp, checked_id, get_updater, username
+from .forms import FIELD_LABELS, int_field, message_zh
 
 MAX_FILES = 500
 MAX_COUNTER_EXAMPLE = 2000  # what an agent could type (the suggest API's limit)
@@ -36,19 +36,9 @@ ACTION_LABELS = {"publish": "发布", "save-draft": "保存草稿", "discard-dra
 
 # --- health ---------------------------------------------------------------------------------------------------------
 
-_vectors_lock = threading.Lock()
-_vectors: dict[str, tuple[list[str], object]] = {}
-
-
 def _generation_vectors():
-    """Article vectors of the generation being served, computed once per generation."""
-    generation = get_engine().generation()
-    key = str(generation.path)
-    with _vectors_lock:
-        if key not in _vectors:
-            _vectors.clear()
-            _vectors[key] = article_vectors(generation.dense, generation.manifest)
-        return _vectors[key]
+    """Article vectors of the generation being served (cached per generation in the app's extensions)."""
+    return current_app.extensions["kb.article_vectors"].get(get_engine().generation())
 
 
 @bp.get("/health")

@@ -1,82 +1,32 @@
-"""Editor workspace: article list, article page, editing with live preview, drafts and publishing.
-
-History/diff/rollback live in ``editor_history``, health/import/export/audit in ``editor_content``; all routes are on
-this one blueprint and every one of them requires the editor role (admin passes too).
-"""
+"""Editor workspace, articles: the list, an article's page, editing with live preview, drafts, publishing, 试一试."""
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for)
+from flask import (abort, flash, jsonify, redirect, render_template, request, url_for)
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from indexer.publish import IndexUpdater, is_indexed
-from kb.articles import ARTICLE_TYPES, ID_PATTERN, RULE_TYPES
+from indexer.publish import is_indexed
+from kb.articles import ARTICLE_TYPES, RULE_TYPES
 from kb.diffs import diff_texts
 from kb.drafts import (DraftConflict, Validation, assemble, check_new_id, clean_fields, discard_draft, empty_fields,
                        fields_from_article, front_matter, get_draft, rule_from_fields, save_draft, validate)
 from kb.health import review_status
 from kb.engine import QueryError, QueryTooLong
 from kb.index import IndexMissing
-from kb.models import ArticleDraft, ArticleRecord, ArticleVersion, AuditEntry
+from kb.models import ArticleDraft, ArticleRecord, ArticleVersion
 from kb.normalize import normalize
 from kb.render import render_markdown
 from indexer.rule_tryout import try_rules
 from kb.store import ConflictError, publish, published_articles, version_article
 
-from .api import json_body
-from .auth import current_user, require_role
-from .context import get_db, get_engine
-from .editor_forms import (CLOCK_LABELS, FIELD_LABELS, REVIEW_LABELS, TYPE_LABELS, beijing_time, int_field,
-                           message_zh)
-
-bp = Blueprint("editor", __name__, url_prefix="/editor")
-EDIT_LIMIT = 2 * 1024 * 1024       # an article may be 512 KiB; the form around it is small
-IMPORT_LIMIT = 16 * 1024 * 1024    # several article files in one upload
-
-
-@bp.url_value_preprocessor
-def _request_limits(endpoint, values):
-    """Raise the app's 256 KiB body limit for editor forms.
-
-    A URL value preprocessor is the one blueprint hook that runs before the app-wide CSRF check reads the form.
-    """
-    limit = IMPORT_LIMIT if endpoint == "editor.import_files" else EDIT_LIMIT
-    request.max_content_length = limit
-    request.max_form_memory_size = EDIT_LIMIT
-
-
-@bp.record_once
-def _setup(state) -> None:
-    app = state.app
-    app.extensions["kb.index_updater"] = IndexUpdater(app.extensions["kb.settings"], app.extensions["kb.db"])
-    app.add_template_filter(beijing_time, "editor_time")
-    app.add_template_global(TYPE_LABELS, "editor_type_labels")
-
-
-def get_updater() -> IndexUpdater:
-    return current_app.extensions["kb.index_updater"]
-
-
-def username() -> str:
-    return current_user()["username"]
-
-
-def audit(session, action: str, target: str, detail: str = "") -> None:
-    session.add(AuditEntry(actor=username(), action=action, target=target[:120], detail=detail))
-
-
-def checked_id(article_id: str) -> str:
-    if not ID_PATTERN.match(article_id):
-        abort(404, description=f"没有 ID 为“{article_id[:80]}”的文章")
-    return article_id
-
-
-def errors_zh(errors: dict[str, str]) -> dict[str, str]:
-    return {name: message_zh(message) for name, message in errors.items()}
-
+from ..api import json_body
+from ..auth import require_role
+from ..context import get_db, get_engine
+from .blueprint import audit, bp, checked_id, errors_zh, get_updater, username
+from .forms import (CLOCK_LABELS, FIELD_LABELS, REVIEW_LABELS, int_field)
 
 def validate_form(fields: dict) -> Validation:
     """The import rules, plus what only the database knows: ``requires`` must name published rule articles."""
@@ -388,5 +338,3 @@ def try_rules_view():
         abort(503, description=str(exc))
     return jsonify(text=text, draft=draft.id if draft else None, results=results)
 
-
-from . import editor_content, editor_history  # noqa: E402,F401  (they add their routes to ``bp``)

@@ -10,10 +10,9 @@ import re
 
 from flask import abort, request
 
-TYPE_LABELS = {"procedure": "流程", "product": "产品", "script": "话术", "disclosure": "须告知", "escalation": "升级"}
 REVIEW_LABELS = {"overdue": "已过复核期", "due_soon": "即将到期", "ok": "正常", "unset": "未设复核日期"}
 FIELD_LABELS = {"id": "ID", "title": "标题", "type": "类型", "tags": "标签", "aliases": "别名", "owner": "负责团队",
-                "review_by": "复核日期", "sources": "依据来源", "requires": "随答案提示的规则", "triggers": "触发词",
+                "review_by": "复核日期", "sources": "依据来源", "requires": "随答案提示的规则", "questions": "常见问法", "triggers": "触发词",
                 "examples": "示例说法", "counter_examples": "反例（不应触发的说法）",
                 "say": "须告知话术", "steps": "升级步骤", "timer": "计时触发", "body": "正文"}
 CLOCK_LABELS = {"wait": "客户等待时长", "call": "通话时长"}
