@@ -18,8 +18,11 @@ from .triggers import match_triggers
 # Raw cosine similarity separates paraphrases from unrelated questions poorly (e5 scores crowd into 0.85-0.95), so
 # each rule has a small linear classifier over the query embedding and its character n-grams, trained at index time
 # (indexer/rule_training.py).
-# The probability at which a rule fires was chosen on the validation split of bench/rules_eval (`make rules`).
-SEMANTIC_THRESHOLDS = {"disclosure": 0.7, "escalation": 0.7}
+# The probability at which a rule fires, per kind, was chosen on the validation split of bench/rules_eval (`python
+# bench/rules.py --split validation --sweep`): the lowest threshold on the grid whose false alarms on benign
+# utterances meet the goal (escalations ≤ 2 %, unneeded disclosures ≤ 5 %). A false escalation costs more trust than
+# a false disclosure, so escalations need more evidence.
+SEMANTIC_THRESHOLDS = {"disclosure": 0.6, "escalation": 0.8}
 # An answer this confident, and this far ahead of any other article, brings the rules its article requires (chosen
 # on the validation split too).
 ANSWER_LINK_MIN_SCORE = 0.9
