@@ -109,19 +109,38 @@ def settled_prefixes(text: str) -> list[str]:
             and text[:m.start()].strip() != text.strip()]
 
 
-def prefix_escalations(kb: KnowledgeBase, cases: list[Case], escalation_ids: set[str]) -> tuple[int, int]:
-    """(settled-prefix-only escalations, any-character-prefix-only escalations) over ``cases``."""
-    settled = every = 0
+def prefix_escalations(kb: KnowledgeBase, cases: list[Case], escalation_ids: set[str]) -> tuple[int, int, int]:
+    """Escalations that only a prefix raised, over ``cases`` typed with a pause at every punctuation mark:
+    (shown at the end, as the sidebar keeps them; shown for a while before the whole text withdrew them; what a
+    sidebar prompting on every unsettled character prefix would have raised)."""
+    at_end = transient = every = 0
     for case in cases:
         whole = {rid for rid in case.fired if rid in escalation_ids}
-        seen_settled, seen_any = set(), set()
-        for prefix in settled_prefixes(case.text):
-            seen_settled |= {rid for rid in fire(kb, prefix) if rid in escalation_ids} - whole
+        shown, ever = sidebar_prompts(kb, settled_prefixes(case.text) + [case.text.strip()], escalation_ids)
+        at_end += len(shown - whole)
+        transient += len(ever - whole)
+        seen_any = set()
         for end in range(1, len(case.text)):
             seen_any |= {rid for rid in fire(kb, case.text[:end]) if rid in escalation_ids} - whole
-        settled += len(seen_settled)
         every += len(seen_any)
-    return settled, every
+    return at_end, transient, every
+
+
+def sidebar_prompts(kb: KnowledgeBase, settled: list[str], kinds: set[str]) -> tuple[set[str], set[str]]:
+    """The sidebar's rule for settled texts (webapp/static/js/sidebar.js, mergeRules): a new settled text adds what
+    it raises and withdraws what an earlier text it continues raised but it does not. Returns (shown at the end,
+    ever shown)."""
+    shown: dict[str, str] = {}  # rule id → the text that raised it
+    ever: set[str] = set()
+    for text in settled:
+        fired = {rid for rid in fire(kb, text) if rid in kinds}
+        for rid, raised_by in list(shown.items()):
+            if text != raised_by and text.startswith(raised_by) and rid not in fired:
+                del shown[rid]
+        for rid in fired:
+            shown.setdefault(rid, text)
+        ever |= fired
+    return set(shown), ever
 
 
 def report(kb: KnowledgeBase, split: str, esun_questions: list[str], typing: bool) -> str:
@@ -194,9 +213,10 @@ def report(kb: KnowledgeBase, split: str, esun_questions: list[str], typing: boo
         print(f"E.SUN: {hits}/{len(esun_questions)} questions raise an escalation "
               f"({time.perf_counter() - started:.0f} s): " + ", ".join(f"{r} ×{n}" for r, n in raised.most_common()))
     if typing:
-        settled, every = prefix_escalations(kb, benign, escalation_ids)
-        print(f"typing: prefix-only escalations from settled text {settled} (goal 0); "
-              f"from every character prefix {every} (what prompting on unsettled text would raise)")
+        at_end, transient, every = prefix_escalations(kb, benign, escalation_ids)
+        print(f"typing: prefix-only escalations still shown after the whole utterance {at_end} (goal 0); shown for a "
+              f"while after a pause mid-sentence, then withdrawn {transient}; raised by some character prefix {every} "
+              f"(what prompting on unsettled text would show)")
     return (f"rules: disclosure_recall={disclosure_recall:.2f} escalation_recall={escalation_recall:.2f} "
             f"esun_false_escalation={esun_rate:.3f} benign_false_escalation="
             f"{ratio(len(false_escalation), len(benign)):.3f} benign_false_disclosure="
@@ -210,7 +230,7 @@ def sweep(kb: KnowledgeBase) -> None:
     benign = [c for c in benign if c.split == "validation"]
     escalation_ids = {r["id"] for r in kb.generation().rules if r["type"] == "escalation"}
     for kind in ("disclosure", "escalation"):
-        for threshold in (0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        for threshold in (0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
             kb.rule_thresholds = {**SEMANTIC_THRESHOLDS, kind: threshold}
             for case in positives + benign:
                 case.fired = fire(kb, case.text)

@@ -527,6 +527,9 @@
      * so a prompt the agent dismisses can be traced back to its wording in content health. */
     function mergeRules(result, raisedBy) {
       if (!call) return;
+      if (raisedBy && supersedes(call.lastSettled || '', raisedBy)) return;  // a longer settled text already answered
+      if (raisedBy) call.lastSettled = raisedBy;
+      const withdrawn = raisedBy ? withdrawUnsupported(result, raisedBy) : false;
       let added = [];
       const fresh = { text: raisedBy, fired_at: Math.floor(callSeconds()), dismissed: false, dismiss_reason: '',
         dismissed_at: null };
@@ -542,10 +545,34 @@
           how: e.how, handled: false }, fresh));
         added.push('需要升级：' + e.title);
       });
-      if (!added.length) return;
+      if (!added.length && !withdrawn) return;
       save();
       renderRules();
-      setNotice(added.join('；'));
+      if (added.length) setNotice(added.join('；'));
+    }
+
+    // `later` is what the agent went on to type after settling on `earlier` (the same text, continued).
+    function supersedes(later, earlier) {
+      return later !== earlier && later.indexOf(earlier) === 0;
+    }
+
+    /* A pause mid-sentence settles a prefix; a prompt it raised stands only while the continued text still raises
+     * it. Prompts the agent already acted on (ticked, handled, dismissed) stay. Returns whether any was withdrawn. */
+    function withdrawUnsupported(result, text) {
+      const still = new Set((result.disclosures || []).concat(result.escalations || [])
+        .map(function (r) { return r.id; }));
+      let withdrawn = false;
+      const keep = function (p) {
+        const untouched = !p.ticked && !p.handled && !p.dismissed;
+        if (untouched && p.text && supersedes(text, p.text) && !still.has(p.id)) {
+          withdrawn = true;
+          return false;
+        }
+        return true;
+      };
+      call.disclosures = call.disclosures.filter(keep);
+      call.escalations = call.escalations.filter(keep);
+      return withdrawn;
     }
 
     /* Keep `container`'s children in step with `items` (keyed by id): new items are built once (and flash),
