@@ -9,7 +9,7 @@ from flask import Flask, jsonify, redirect, url_for
 from kb.config import Settings
 from kb.db import Database
 from kb.engine import KnowledgeBase
-import kb.training  # noqa: F401  (registers the training tables before db.create_all())
+import kb.training  # noqa: F401  (registers the training tables on the models' metadata)
 
 from . import auth, cli, querylog, security
 
@@ -41,7 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config)
     app.json.ensure_ascii = False
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()
     app.extensions["kb.settings"] = settings
     app.extensions["kb.db"] = db
     app.extensions["kb.engine"] = config.get("ENGINE") or KnowledgeBase(settings)

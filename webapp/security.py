@@ -65,6 +65,17 @@ class BoundedIntConverter(IntegerConverter):
         super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+SQLITE_OUTAGE_WORDS = ("locked", "busy", "readonly", "read-only", "disk", "full")
+
+
+def _is_outage(exc: OperationalError) -> bool:
+    """SQLite says what went wrong only in words; every psycopg OperationalError is the server or the connection to
+    it failing (refused, restarting, terminated, lock timeout), never a malformed request."""
+    if type(exc.orig).__module__.startswith("psycopg"):
+        return True
+    return any(word in str(exc.orig).lower() for word in SQLITE_OUTAGE_WORDS)
+
+
 def init_app(app: Flask) -> None:
     """Call before registering blueprints (their ``<int:...>`` routes must get the bounded converter)."""
     app.url_map.converters["int"] = BoundedIntConverter
@@ -94,13 +105,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError):
-        """A locked, read-only or full database is an outage to retry, not a bug: 503 saying nothing was saved."""
-        problem = str(exc.orig).lower()
-        if not any(word in problem for word in ("locked", "busy", "readonly", "read-only", "disk", "full")):
+        """A locked, read-only or full database, or a database server that is down, restarting or out of
+        connections, is an outage to retry, not a bug: 503 saying nothing was saved."""
+        if not _is_outage(exc):
             return unexpected(exc)
         app.logger.warning("database unavailable on %s: %s", request.path, exc.orig)
         response = app.make_response(http_error(ServiceUnavailable(
-            "数据库暂时无法写入（正忙或只读），本次操作没有保存任何内容。请返回上一页（已填写的内容仍在），稍后重试。")))
+            "数据库暂时不可用（正忙、只读或正在重启），本次操作没有保存任何内容。请返回上一页（已填写的内容仍在），稍后重试。")))
         response.headers["Retry-After"] = "5"
         return response
 
