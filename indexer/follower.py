@@ -20,11 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def watermark(db: Database) -> tuple:
+    """The published content's watermark (``kb.announce.watermark``) read in a session of its own."""
     with db.session() as s:
         return announce.watermark(s)
 
 
 class IndexFollower:
+    """One thread per serving process. ``request_update`` is the node's ``IndexUpdater.request``; ``seen`` is the
+    last watermark acted on and ``notifications`` counts what LISTEN heard."""
+
     def __init__(self, db: Database, request_update, poll_seconds: float = 2.0):
         self.db, self.request_update, self.poll_seconds = db, request_update, poll_seconds
         self._stop = threading.Event()
