@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup bench esun rules soak clean
+.PHONY: run test setup bench bench-cluster esun rules soak clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ run: setup
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# Two gunicorn nodes on a throw-away PostgreSQL vs one SQLite node: publish → searchable on the other node, join time,
+# HTTP p95 for 50 agents (needs Debian's postgresql binaries, as the tests do).
+bench-cluster: $(STAMP)
+	$(PY) bench/cluster.py
 
 esun: $(STAMP)
 	$(PY) bench/esun.py

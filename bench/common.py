@@ -25,7 +25,7 @@ def temp_settings(name: str) -> Settings:
     settings = Settings.from_env(data_dir=str(data_dir), database_url=f"sqlite:///{data_dir / 'kb.sqlite'}",
                                  embed_cache_path=str(CACHE_DIR / "embed-cache.sqlite"))
     settings.ensure_dirs()
-    Database(settings.database_url).create_all()
+    Database(settings.database_url).upgrade()
     return settings
 
 

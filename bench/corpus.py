@@ -102,7 +102,7 @@ def ensure_corpus(name: str, stream=sys.stderr) -> Settings:
     target = SIZES[name]
     settings.ensure_dirs()
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()
     import_directory(db, ROOT / "content", author="bench")
     esun = esun_corpus()
     chunks = 200  # content/ has about 200 answer chunks

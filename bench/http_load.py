@@ -53,7 +53,7 @@ def free_port() -> int:
 
 def ensure_agents(settings, count: int) -> list[str]:
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()
     names = [f"bench-agent-{i:03d}" for i in range(count)]
     with db.session() as s:
         existing = {u.username for u in s.query(User).filter(User.username.in_(names))}

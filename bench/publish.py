@@ -75,7 +75,7 @@ def cold_build_rate() -> tuple[int, int, float]:
         settings = Settings.from_env(data_dir=str(data_dir), database_url=f"sqlite:///{data_dir / 'kb.sqlite'}")
         settings.ensure_dirs()
         db = Database(settings.database_url)
-        db.create_all()
+        db.upgrade()
         import_directory(db, ROOT / "content")
         create_encoder(settings.embed_model)  # model load is not build time
         started = time.perf_counter()

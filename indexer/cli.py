@@ -19,7 +19,7 @@ def main(argv=None) -> int:
     settings = Settings.from_env()
     settings.ensure_dirs()
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()
     report = build_index(settings, db, incremental=args.command == "update")
     print(report.summary(), file=sys.stderr)
     return 0

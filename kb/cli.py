@@ -14,7 +14,7 @@ from .db import Database
 def _db(settings: Settings) -> Database:
     settings.ensure_dirs()
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()
     return db
 
 
@@ -112,6 +112,22 @@ def cmd_suggest(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_db(args, settings: Settings) -> int:
+    """Schema migrations: ``upgrade`` to the newest revision, ``current`` revision, ``history`` of revisions."""
+    from . import migrate
+    settings.ensure_dirs()
+    if args.action == "upgrade":
+        migrate.upgrade(settings.database_url, args.revision)
+        print(f"database at {migrate.current(settings.database_url)} (head {migrate.head()})", file=sys.stderr)
+    elif args.action == "current":
+        revision = migrate.current(settings.database_url)
+        print(revision or "none (empty database: run python -m kb db upgrade)")
+        return 0 if revision == migrate.head() else 1
+    else:
+        print("\n".join(migrate.history()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kb", description="Agent-assist knowledge base")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="?")
     p.add_argument("--jsonl", action="store_true", help='read {"text": ...} lines on stdin, write one object each')
     p.set_defaults(func=cmd_suggest)
+    p = sub.add_parser("db", help="schema migrations of the database in KB_DATABASE_URL")
+    p.add_argument("action", choices=("upgrade", "current", "history"))
+    p.add_argument("revision", nargs="?", default="head", help="upgrade target (default: head)")
+    p.set_defaults(func=cmd_db)
     return parser
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -12,8 +13,20 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
+# Constraint names are spelled out, so SQLite and PostgreSQL agree and a migration can name what it drops.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
 class Base(DeclarativeBase):
-    pass
+    """Tables are created and changed by migrations (``kb/migrations``), never by ``create_all()``."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class ArticleRecord(Base):
@@ -153,3 +166,18 @@ class ArticleDraft(Base):
     @property
     def fields(self) -> dict:
         return json.loads(self.fields_json)
+
+
+class RateLimitCount(Base):
+    """Attempts counted under one rate-limit key in one time slot (``webapp/ratelimit.py``).
+
+    In the database rather than in a process, so a limit holds across every worker and node: the primary key makes
+    the count one row that concurrent attempts increment atomically (an upsert), never two rows that each stay
+    under the limit. ``expires_at`` (Unix seconds) is when the slot no longer counts and may be deleted.
+    """
+
+    __tablename__ = "rate_limits"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -22,7 +22,7 @@ from .triggers import match_triggers
 # bench/rules.py --split validation --sweep`): the lowest threshold on the grid whose false alarms on benign
 # utterances meet the goal (escalations ≤ 2 %, unneeded disclosures ≤ 5 %). A false escalation costs more trust than
 # a false disclosure, so escalations need more evidence.
-SEMANTIC_THRESHOLDS = {"disclosure": 0.6, "escalation": 0.8}
+SEMANTIC_THRESHOLDS = {"disclosure": 0.6, "escalation": 0.75}
 # An answer this confident, and this far ahead of any other article, brings the rules its article requires (chosen
 # on the validation split too).
 ANSWER_LINK_MIN_SCORE = 0.9

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .announce import announce
 from .articles import Article, ArticleError, article_from_meta, load_directory
 from .db import Database
 from .models import ArticleRecord, ArticleVersion, AuditEntry, utcnow
@@ -58,6 +59,7 @@ def publish(session: Session, article: Article, author: str, message: str = "",
     record.updated_at = utcnow()
     session.add(AuditEntry(actor=author, action="publish", target=article.id,
                            detail=f"version {number}" + (f": {message}" if message else "")))
+    announce(session)
     return PublishResult(article.id, number, True)
 
 

@@ -57,6 +57,7 @@ def fast_busy(monkeypatch):
     monkeypatch.setenv("KB_DB_BUSY_TIMEOUT", "0.5")  # a locked database fails in half a second, not 15
 
 
+@pytest.mark.sqlite_only
 def test_locked_database_gives_503_writes_nothing_and_recovers(kb_copy, app_factory, fast_busy):
     app = app_factory(kb_copy)
     editor, agent = Client(app, "editor1"), Client(app, "agent1")
@@ -83,6 +84,7 @@ def test_locked_database_gives_503_writes_nothing_and_recovers(kb_copy, app_fact
         assert s.get(ArticleRecord, ARTICLE).version == before[0] + 1
 
 
+@pytest.mark.sqlite_only
 def test_read_only_database_gives_503_and_writes_nothing(kb_copy, app_factory):
     app = app_factory(kb_copy)
     editor = Client(app, "editor1")

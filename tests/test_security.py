@@ -170,8 +170,8 @@ def test_missing_or_wrong_csrf_token_gets_400_on_every_post(app, client_for):
     assert {"auth", "api", "agent", "editor", "training"} <= blueprints
 
 
-def test_login_rate_limit_gives_429_even_for_the_right_password(kb_settings, app_factory):
-    limited = app_factory(kb_settings, LOGIN_ATTEMPTS=3)
+def test_login_rate_limit_gives_429_even_for_the_right_password(kb_copy, app_factory):
+    limited = app_factory(kb_copy, LOGIN_ATTEMPTS=3)
     client = Client(limited)
     client.refresh_token()
     for _ in range(5):  # only failures count: logging in again and again is fine
@@ -242,8 +242,8 @@ def test_deactivated_account_loses_its_session_at_once(kb_copy, app_factory):
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
 
 
-def test_api_rate_limit_gives_429_per_user(kb_settings, app_factory):
-    limited = app_factory(kb_settings, API_RATE_LIMIT=3)
+def test_api_rate_limit_gives_429_per_user(kb_copy, app_factory):
+    limited = app_factory(kb_copy, API_RATE_LIMIT=3)
     agent, editor = Client(limited, "agent1"), Client(limited, "editor1")
     statuses = [agent.post_json("/api/suggest", {"text": "挂失", "log": False}).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]

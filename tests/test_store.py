@@ -3,22 +3,22 @@ from kb.articles import load_directory, parse_article
 from kb.db import Database
 from kb.models import ArticleVersion
 from kb.store import ConflictError, export_directory, import_directory, publish
-from tests.conftest import CONTENT, make_settings
+from tests.conftest import CONTENT
 
 import pytest
 from sqlalchemy import func, select
 
 
-def _db(tmp_path):
-    settings = make_settings(tmp_path)
-    settings.ensure_dirs()
-    db = Database(settings.database_url)
-    db.create_all()
-    return db
+@pytest.fixture
+def fresh_db(empty_db_url):
+    db = Database(empty_db_url)
+    db.upgrade()
+    yield db
+    db.engine.dispose()
 
 
-def test_import_twice_changes_nothing(tmp_path):
-    db = _db(tmp_path)
+def test_import_twice_changes_nothing(fresh_db):
+    db = fresh_db
     first = import_directory(db, CONTENT)
     assert not first.errors and len(first.created) >= 50
     second = import_directory(db, CONTENT)
@@ -27,8 +27,8 @@ def test_import_twice_changes_nothing(tmp_path):
         assert s.scalar(select(func.count(ArticleVersion.id))) == len(first.created)
 
 
-def test_changed_file_becomes_a_new_version_and_conflicts_are_refused(tmp_path):
-    db = _db(tmp_path)
+def test_changed_file_becomes_a_new_version_and_conflicts_are_refused(fresh_db):
+    db = fresh_db
     import_directory(db, CONTENT)
     path, article = load_directory(CONTENT).articles[0]
     article.body += "\n\n## 新增一节\n新的内容。"
@@ -44,8 +44,8 @@ def test_changed_file_becomes_a_new_version_and_conflicts_are_refused(tmp_path):
         assert "新增一节" not in versions[0].body and versions[1].author == "editor1"
 
 
-def test_export_writes_markdown_that_imports_unchanged(tmp_path):
-    db = _db(tmp_path / "a")
+def test_export_writes_markdown_that_imports_unchanged(fresh_db, tmp_path):
+    db = fresh_db
     import_directory(db, CONTENT)
     written = export_directory(db, tmp_path / "export")
     assert len(written) >= 50

@@ -18,7 +18,7 @@ T0 = dt.datetime(2026, 3, 2, 9, 0, 0)
 @pytest.fixture
 def db(kb_copy):
     database = Database(kb_copy.database_url)
-    database.create_all()
+    database.upgrade()
     return database
 
 

@@ -14,8 +14,8 @@ from kb.training.questions import answerable
 
 
 @pytest.fixture(scope="module")
-def published(kb_settings):
-    with Database(kb_settings.database_url).session() as s:
+def published(kb_shared):
+    with Database(kb_shared.database_url).session() as s:
         return [(v.number, a) for v, a in published_articles(s)]
 
 

@@ -10,8 +10,9 @@ from kb.articles import TYPE_LABELS
 from kb.config import Settings
 from kb.db import Database
 from kb.engine import KnowledgeBase
+from indexer.follower import IndexFollower
 from kb.private_files import write_private
-import kb.training  # noqa: F401  (registers the training tables before db.create_all())
+import kb.training  # noqa: F401  (registers the training tables on the models' metadata)
 
 from . import auth, cli, querylog, security
 
@@ -24,6 +25,31 @@ def _secret_key(settings: Settings) -> str:
     if not path.exists():
         write_private(path, secrets.token_hex(32), replace=False)
     return path.read_text().strip()
+
+
+def _follow_index(app: Flask, db: Database) -> None:
+    """Publishes on other nodes reach this process's index (``indexer/follower.py``). A serving process starts the
+    follower with its first request (the gunicorn config starts it as soon as a worker is up), so command-line uses
+    of the app (``flask setup``) never run one. ``FOLLOW_INDEX``: True starts it now, False never."""
+    poll = float(app.config.get("INDEX_POLL_SECONDS", os.environ.get("KB_INDEX_POLL_SECONDS", "2")))
+    lock = threading.Lock()
+
+    def start() -> IndexFollower:
+        with lock:
+            if "kb.index_follower" not in app.extensions:
+                app.extensions["kb.index_follower"] = IndexFollower(
+                    db, app.extensions["kb.index_updater"].request, poll_seconds=poll).start()
+            return app.extensions["kb.index_follower"]
+
+    app.extensions["kb.start_follower"] = start
+    mode = app.config.get("FOLLOW_INDEX")
+    if mode is True:
+        start()
+    elif mode is None and not app.testing:
+        @app.before_request
+        def _start_following():
+            if "kb.index_follower" not in app.extensions:
+                start()
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -42,7 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config)
     app.json.ensure_ascii = False
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()
     app.extensions["kb.settings"] = settings
     app.extensions["kb.db"] = db
     app.extensions["kb.engine"] = config.get("ENGINE") or KnowledgeBase(settings)
@@ -61,6 +87,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.jinja_env.globals["view_functions"] = app.view_functions  # the nav shows only pages that exist
     app.jinja_env.globals["type_labels"] = TYPE_LABELS
+
+    _follow_index(app, db)
 
     if app.config.get("WARM_UP", not app.testing):
         # Load the model and the index now, not on the first agent's keystroke (that takes seconds).

@@ -95,5 +95,6 @@ def search():
 
 @bp.record_once
 def _setup(state) -> None:
-    state.app.extensions["kb.api_limiter"] = RateLimiter(limit=state.app.config.get("API_RATE_LIMIT", 600),
-                                                         window_seconds=60)
+    state.app.extensions["kb.api_limiter"] = RateLimiter(state.app.extensions["kb.db"], "api",
+                                                         limit=state.app.config.get("API_RATE_LIMIT", 600),
+                                                         window_seconds=60, fail_open=True)

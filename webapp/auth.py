@@ -102,7 +102,8 @@ def logout():
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["kb.login_limiter"] = RateLimiter(limit=app.config.get("LOGIN_ATTEMPTS", 10), window_seconds=300)
+    app.extensions["kb.login_limiter"] = RateLimiter(app.extensions["kb.db"], "login",
+                                                     limit=app.config.get("LOGIN_ATTEMPTS", 10), window_seconds=300)
 
     @app.context_processor
     def inject_user():

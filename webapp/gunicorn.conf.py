@@ -9,3 +9,8 @@ workers = 2
 threads = 8
 worker_class = "gthread"
 keepalive = 20
+
+
+def post_worker_init(worker):
+    """Follow publishes made on other nodes from the moment the worker is up, not from its first request."""
+    worker.wsgi.extensions["kb.start_follower"]()

@@ -6,7 +6,8 @@ import secrets
 from urllib.parse import unquote_to_bytes
 
 from flask import Flask, abort, jsonify, render_template, request, session
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.routing import IntegerConverter
 
@@ -65,6 +66,20 @@ class BoundedIntConverter(IntegerConverter):
         super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+SQLITE_OUTAGE_WORDS = ("locked", "busy", "readonly", "read-only", "disk", "full")
+
+
+def _is_outage(exc: DBAPIError | SQLAlchemyTimeout) -> bool:
+    """SQLite says what went wrong only in words; a psycopg OperationalError or InterfaceError, a connection that
+    was lost mid-request, or no free pooled connection is the server or the way to it failing (refused,
+    restarting, terminated, lock timeout), never a malformed request."""
+    if isinstance(exc, SQLAlchemyTimeout) or getattr(exc, "connection_invalidated", False):
+        return True
+    if type(exc.orig).__module__.startswith("psycopg"):
+        return isinstance(exc, (OperationalError, InterfaceError))
+    return isinstance(exc, OperationalError) and any(word in str(exc.orig).lower() for word in SQLITE_OUTAGE_WORDS)
+
+
 def init_app(app: Flask) -> None:
     """Call before registering blueprints (their ``<int:...>`` routes must get the bounded converter)."""
     app.url_map.converters["int"] = BoundedIntConverter
@@ -92,15 +107,19 @@ def init_app(app: Flask) -> None:
             return jsonify(error=exc.description or exc.name, status=exc.code), exc.code
         return render_template("error.html", error=exc), exc.code
 
-    @app.errorhandler(OperationalError)
-    def database_unavailable(exc: OperationalError):
-        """A locked, read-only or full database is an outage to retry, not a bug: 503 saying nothing was saved."""
-        problem = str(exc.orig).lower()
-        if not any(word in problem for word in ("locked", "busy", "readonly", "read-only", "disk", "full")):
+    @app.errorhandler(SQLAlchemyTimeout)
+    def pool_exhausted(exc: SQLAlchemyTimeout):
+        return database_unavailable(exc)
+
+    @app.errorhandler(DBAPIError)
+    def database_unavailable(exc: DBAPIError | SQLAlchemyTimeout):
+        """A locked, read-only or full database, or a database server that is down, restarting or out of
+        connections, is an outage to retry, not a bug: 503 saying nothing was saved."""
+        if not _is_outage(exc):
             return unexpected(exc)
-        app.logger.warning("database unavailable on %s: %s", request.path, exc.orig)
+        app.logger.warning("database unavailable on %s: %s", request.path, getattr(exc, "orig", exc))
         response = app.make_response(http_error(ServiceUnavailable(
-            "数据库暂时无法写入（正忙或只读），本次操作没有保存任何内容。请返回上一页（已填写的内容仍在），稍后重试。")))
+            "数据库暂时不可用（正忙、只读或正在重启），本次操作没有保存任何内容。请返回上一页（已填写的内容仍在），稍后重试。")))
         response.headers["Retry-After"] = "5"
         return response
 

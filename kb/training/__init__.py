@@ -1,5 +1,5 @@
 """Training: quizzes generated from published articles, taken by agents, with results.
 
-Importing the package registers its tables on ``kb.models.Base`` so ``Database.create_all()`` creates them.
+Importing the package registers its tables on ``kb.models.Base`` so migrations and their schema check see them.
 """
 from . import models  # noqa: F401

@@ -1,0 +1,176 @@
+"""Several nodes, one database: publish on A → searchable on B, a new node's join time, and HTTP p95 for simulated
+agents over two gunicorn nodes on PostgreSQL, beside the same load on one SQLite node. Prints figures only.
+
+Everything runs on loopback with a throw-away PostgreSQL cluster (tests/pgcluster.py) and content/; the embedding
+cache file (bench/.cache) is shared by the nodes, so joining costs an index build, not embedding.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import CACHE_DIR, percentile  # noqa: E402
+from bench.latency import typing_sequence, utterances  # noqa: E402
+from kb.articles import parse_article  # noqa: E402
+from kb.db import Database  # noqa: E402
+from kb.store import import_directory, publish  # noqa: E402
+from kb.users import create_user  # noqa: E402
+from tests.nodes import Client, Node  # noqa: E402
+from tests.pgcluster import PostgresCluster  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "bench-password-123"
+ARTICLE = """---
+id: bench-cluster-{n}
+title: 极光卡第{n}号权益
+type: product
+tags: [测试]
+aliases: [极光卡{n}]
+review_by: 2027-12-31
+---
+## 极光卡第{n}号权益说明
+极光卡持卡人每年可享受{n}次专属的贵宾厅服务，编号{n}。
+"""
+
+
+def prepare(url: str, agents: int) -> list[str]:
+    db = Database(url)
+    db.upgrade()
+    report = import_directory(db, ROOT / "content")
+    assert not report.errors
+    names = [f"bench-agent-{i:03d}" for i in range(agents)]
+    with db.session() as s:
+        for name in names:
+            create_user(s, name, "agent", PASSWORD, actor="bench")
+    db.engine.dispose()
+    return names
+
+
+def wait_for(predicate, timeout: float = 120.0) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if predicate():
+            return time.perf_counter() - started
+        time.sleep(0.02)
+    raise RuntimeError("timed out")
+
+
+def top(client: Client, text: str):
+    status, body = client.suggest(text)
+    return body["answers"][0]["article_id"] if status == 200 and body.get("answers") else None
+
+
+def load(nodes: list[Node], names: list[str], seconds: float) -> tuple[list[float], int]:
+    """Each agent types utterances (a request every two characters, 0.25–0.6 s apart) on its node for ``seconds``."""
+    texts, results, errors = utterances(), [], []
+    clients = []
+    for i, name in enumerate(names):
+        client = Client(nodes[i % len(nodes)])
+        if client.login(name, PASSWORD) != 302:
+            raise RuntimeError(f"{name} could not log in")
+        clients.append(client)
+    deadline = time.monotonic() + seconds
+
+    def agent(client: Client, seed: int):
+        rng = random.Random(seed)
+        while time.monotonic() < deadline:
+            for prefix in typing_sequence(rng.choice(texts)):
+                if time.monotonic() >= deadline:
+                    return
+                started = time.perf_counter()
+                status, _ = client.suggest(prefix)
+                (results if status == 200 else errors).append((time.perf_counter() - started) * 1000)
+                time.sleep(rng.uniform(0.25, 0.6))
+
+    threads = [threading.Thread(target=agent, args=(c, i)) for i, c in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, len(errors)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--publishes", type=int, default=5)
+    args = parser.parse_args()
+    CACHE_DIR.mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="kb-bench-cluster-"))
+    cluster = PostgresCluster().start()
+    nodes: list[Node] = []
+    env = {"KB_SECRET_KEY": "bench-cluster-" + "k" * 32, "KB_EMBED_CACHE": str(CACHE_DIR / "embed-cache.sqlite"),
+           "KB_INDEX_POLL_SECONDS": "2"}
+    try:
+        url = cluster.create_database("kb")
+        names = prepare(url, args.agents)
+        pg_env = dict(env, KB_DATABASE_URL=url)
+        started = time.perf_counter()
+        node_a = Node("a", _dir(work, "a"), pg_env).start(timeout=600, ready=False)
+        nodes.append(node_a)
+        agent_a = Client(node_a)
+        agent_a.login(names[0], PASSWORD)
+        wait_for(lambda: top(agent_a, "卡丢了怎么办") is not None, 600)
+        print(f"cluster: node A first start (full build) {time.perf_counter() - started:.1f}s")
+        started = time.perf_counter()
+        node_b = Node("b", _dir(work, "b"), pg_env).start(timeout=600, ready=False)
+        nodes.append(node_b)
+        agent_b = Client(node_b)
+        agent_b.login(names[0], PASSWORD)
+        wait_for(lambda: top(agent_b, "卡丢了怎么办") is not None, 600)
+        print(f"cluster: new node join (empty data folder → serving) {time.perf_counter() - started:.1f}s")
+        db = Database(url)
+        delays = []
+        for n in range(args.publishes):
+            with db.session() as s:
+                publish(s, parse_article(ARTICLE.format(n=n)), author="bench")
+            delays.append(wait_for(lambda: top(agent_b, f"极光卡{n}号权益 编号{n}") == f"bench-cluster-{n}"))
+        db.engine.dispose()
+        print(f"cluster: publish on A → searchable on B median {statistics.median(delays):.2f}s "
+              f"max {max(delays):.2f}s over {len(delays)} publishes (goal ≤ 2 s)")
+        latencies, errors = load([node_a, node_b], names, args.seconds)
+        print(f"cluster: HTTP /api/suggest p50 {percentile(latencies, 50):.0f} ms p95 "
+              f"{percentile(latencies, 95):.0f} ms, {len(latencies)} requests, {errors} errors "
+              f"({args.agents} agents over 2 PostgreSQL nodes × 1 worker)")
+        for node in nodes:
+            node.stop()
+        nodes.clear()
+        sqlite_dir = _dir(work, "sqlite")
+        sqlite_url = f"sqlite:///{sqlite_dir / 'kb.sqlite'}"
+        prepare(sqlite_url, args.agents)
+        single = Node("sqlite", sqlite_dir, dict(env, KB_DATABASE_URL=sqlite_url)).start(timeout=600, ready=False)
+        nodes.append(single)
+        probe = Client(single)
+        probe.login(names[0], PASSWORD)
+        wait_for(lambda: top(probe, "卡丢了怎么办") is not None, 600)
+        latencies, errors = load([single], names, args.seconds)
+        print(f"single: HTTP /api/suggest p50 {percentile(latencies, 50):.0f} ms p95 "
+              f"{percentile(latencies, 95):.0f} ms, {len(latencies)} requests, {errors} errors "
+              f"({args.agents} agents on 1 SQLite node × 1 worker)")
+    finally:
+        for node in nodes:
+            node.stop(signal.SIGKILL)
+        cluster.remove()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _dir(work: Path, name: str) -> Path:
+    path = work / name
+    path.mkdir(parents=True)
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

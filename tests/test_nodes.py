@@ -1,0 +1,181 @@
+"""Two real gunicorn nodes on loopback, each with its own data folder, against one PostgreSQL database: a publish
+on A is found by B, the login limit is counted across both, a node killed around a publish catches up when it
+restarts, and a PostgreSQL restart under load gives 503s (never 500s) until the nodes recover by themselves."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import urlencode
+
+import pytest
+
+from kb.db import Database
+from kb.drafts import fields_from_article
+from kb.models import ArticleRecord
+from kb.store import version_article
+from tests.conftest import PASSWORD, ROOT, TEST_CACHE, _pristine
+from tests.nodes import Client, Node
+from tests.test_generations import NEW_ARTICLE
+
+SECOND_ARTICLE = NEW_ARTICLE.replace("test-generation-article", "test-second-article").replace("彩虹卡", "星河卡")
+
+
+@pytest.fixture
+def cluster(pg_cluster, pg_template, kb_settings, tmp_path):
+    """Start nodes on one fresh database copied from the template; each node gets the session KB's index."""
+    url = pg_cluster.create_database(template=pg_template)
+    env = {"KB_DATABASE_URL": url, "KB_SECRET_KEY": "shared-test-secret-" + "x" * 20,
+           "KB_EMBED_CACHE": str(TEST_CACHE), "KB_INDEX_POLL_SECONDS": "0.5", "KB_EMBED_THREADS": "1"}
+    nodes = []
+
+    def start(name: str) -> Node:
+        data_dir = tmp_path / name
+        if not data_dir.exists():
+            shutil.copytree(_pristine(kb_settings) / "index", data_dir / "index", symlinks=True)
+        node = Node(name, data_dir, env).start()
+        nodes.append(node)
+        return node
+
+    start.env, start.url = env, url
+    yield start
+    for node in nodes:
+        node.stop(signal.SIGKILL)
+    pg_cluster.drop_database(url.rsplit("/", 1)[1].split("?")[0])
+
+
+def publish(env: dict, tmp_path, article: str) -> None:
+    """An editor's publish as a separate process against the shared database (announced at commit)."""
+    folder = tmp_path / f"publish-{time.monotonic_ns()}"
+    folder.mkdir()
+    (folder / "article.md").write_text(article, encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "kb", "import", str(folder)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, **env, "KB_DATA_DIR": str(folder / "data")})
+    assert result.returncode == 0 and "1 created" in result.stderr, result.stderr
+
+
+def wait_for(predicate, what: str, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def top(client: Client, text: str) -> str | None:
+    status, body = client.suggest(text)
+    return body["answers"][0]["article_id"] if status == 200 and body["answers"] else None
+
+
+def test_publish_on_a_is_found_on_b_and_the_login_limit_spans_both(cluster, tmp_path):
+    node_a, node_b = cluster("a"), cluster("b")
+    agent_b = Client(node_b)
+    assert agent_b.login("agent1", PASSWORD) == 302
+    assert top(agent_b, "彩虹卡贵宾厅") != "test-generation-article"
+    publish(cluster.env, tmp_path, NEW_ARTICLE)
+    wait_for(lambda: top(agent_b, "彩虹卡贵宾厅") == "test-generation-article", "B to serve A's publish")
+    # the login limit (10 failures per account and address) is one count across both nodes
+    statuses = [Client(node).login("nobody-here", "wrong") for node in (node_a, node_b) * 5]
+    assert statuses == [401] * 10
+    assert Client(node_a).login("nobody-here", "wrong") == 429
+    assert Client(node_b).login("nobody-here", "wrong") == 429
+    # a session made on A is valid on B
+    agent = Client(node_a)
+    assert agent.login("agent1", PASSWORD) == 302
+    agent.node = node_b
+    assert agent.request("GET", "/agent")[0] == 200
+
+
+def _edit_form(client: Client, url: str, article_id: str) -> dict:
+    """What the node's edit page would submit unchanged: the article's fields and the page's hidden counters."""
+    _, page = client.request("GET", f"/editor/articles/{article_id}/edit")
+    page = page.decode()
+    db = Database(url)
+    with db.session() as s:
+        form = fields_from_article(version_article(s.get(ArticleRecord, article_id).current))
+    db.engine.dispose()
+    for name in ("expected_version", "draft_revision"):
+        form[name] = re.search(rf'name="{name}" value="(\d+)"', page).group(1)
+    return form
+
+
+def test_editors_racing_on_two_nodes_one_wins_one_gets_409_with_their_text(cluster):
+    node_a, node_b = cluster("a"), cluster("b")
+    editors = [Client(node_a), Client(node_b)]
+    for editor, name in zip(editors, ("editor1", "admin1")):
+        assert editor.login(name, PASSWORD) == 302
+    forms = [_edit_form(editor, cluster.url, "lost-card-freeze") for editor in editors]
+    results, start = {}, threading.Barrier(2)
+
+    def publish_edit(index: int):
+        form = {**forms[index], "action": "publish", "csrf_token": editors[index].token,
+                "body": forms[index]["body"] + f"\n\n第{index + 1}位编辑在节点上的补充。"}
+        start.wait()
+        results[index] = editors[index].request("POST", "/editor/articles/lost-card-freeze/edit", urlencode(form),
+                                                {"Content-Type": "application/x-www-form-urlencoded"})
+
+    threads = [threading.Thread(target=publish_edit, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(status for status, _ in results.values()) == [302, 409]
+    loser = next(i for i, (status, _) in results.items() if status == 409)
+    page = results[loser][1].decode()
+    assert "发布被拒绝" in page and f"第{loser + 1}位编辑在节点上的补充。</textarea>" in page
+    db = Database(cluster.url)
+    with db.session() as s:
+        record = s.get(ArticleRecord, "lost-card-freeze")
+        assert record.version == 2 and f"第{2 - loser}位编辑" in record.current.body
+    db.engine.dispose()
+
+
+def test_a_node_killed_around_a_publish_catches_up_when_it_restarts(cluster, tmp_path):
+    cluster("a")
+    node_b = cluster("b")
+    publish(cluster.env, tmp_path, NEW_ARTICLE)
+    node_b.stop(signal.SIGKILL)  # right after the commit: before, during or after its build
+    publish(cluster.env, tmp_path, SECOND_ARTICLE)  # and one more while it is down
+    node_b.start()
+    agent_b = Client(node_b)
+    assert agent_b.login("agent1", PASSWORD) == 302
+    wait_for(lambda: top(agent_b, "彩虹卡贵宾厅") == "test-generation-article", "B to catch up (first)")
+    wait_for(lambda: top(agent_b, "星河卡贵宾厅") == "test-second-article", "B to catch up (second)")
+
+
+def test_a_postgresql_restart_under_load_gives_503s_and_the_nodes_recover(cluster, pg_cluster):
+    nodes = [cluster("a"), cluster("b")]
+    agents = [Client(node) for node in nodes]
+    for agent in agents:
+        assert agent.login("agent1", PASSWORD) == 302
+    seen, stop = [], threading.Event()
+
+    def load(agent: Client):
+        while not stop.is_set():
+            status, body = agent.suggest("卡丢了怎么办")
+            seen.append((status, body.get("error", ""), agent.last_headers.get("Retry-After")))
+
+    threads = [threading.Thread(target=load, args=(agent,)) for agent in agents]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len(seen) >= 4, "load to start")
+        pg_cluster.stop()
+        during = len(seen)
+        wait_for(lambda: sum(1 for s in seen[during:] if s[0] == 503) >= 4, "503s while PostgreSQL is down")
+        pg_cluster.start()
+        recovered = len(seen)
+        wait_for(lambda: sum(1 for s in seen[recovered:] if s[0] == 200) >= 10, "the nodes to recover")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert {status for status, _, _ in seen} <= {200, 503}, [s for s in seen if s[0] not in (200, 503)][:3]
+    outage = [s for s in seen if s[0] == 503]
+    assert all("没有保存" in error and retry for _, error, retry in outage), outage[:3]
+    assert all(top(agent, "卡丢了怎么办") for agent in agents)  # both serve again, neither restarted
