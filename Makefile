@@ -3,16 +3,21 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup bench bench-cluster esun rules soak clean
+.PHONY: run test lint setup bench bench-cluster esun rules soak clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $(DEV_STAMP)
 
 setup: $(STAMP)
 	$(VENV)/bin/flask --app webapp setup
@@ -21,28 +26,32 @@ run: setup
 	@echo "Serving on http://$(HOST):$(PORT)/ (accounts: var/demo-accounts.txt)"
 	$(VENV)/bin/gunicorn --config webapp/gunicorn.conf.py --bind $(HOST):$(PORT) --access-logfile - 'webapp:create_app()'
 
-test: $(STAMP)
+# Lint first (ruff: style, unused names, import order; tests/test_imports.py fails on an import cycle), then every test.
+test: lint
 	$(PY) -m pytest -q tests
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
 
 # Two gunicorn nodes on a throw-away PostgreSQL vs one SQLite node: publish → searchable on the other node, join time,
 # HTTP p95 for 50 agents (needs Debian's postgresql binaries, as the tests do).
-bench-cluster: $(STAMP)
+bench-cluster: $(DEV_STAMP)
 	$(PY) bench/cluster.py
 
-esun: $(STAMP)
+esun: $(DEV_STAMP)
 	$(PY) bench/esun.py
 
 # Compliance prompts on held-out wordings (test split) and the E.SUN questions; RULES_SPLIT=validation for tuning.
 RULES_SPLIT ?= test
-rules: $(STAMP)
+rules: $(DEV_STAMP)
 	$(PY) bench/rules.py --split $(RULES_SPLIT)
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(PY) bench/run_all.py
 
 # Simulated agents against gunicorn on loopback for SOAK_SECONDS (default 300) on a copy of var/; prints figures only.
 SOAK_SECONDS ?= 300
-soak: setup
+soak: setup $(DEV_STAMP)
 	$(PY) bench/soak.py --seconds $(SOAK_SECONDS)
 
 clean:

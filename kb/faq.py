@@ -5,7 +5,7 @@ import json
 import re
 from pathlib import Path
 
-from .articles import Article, ArticleError, ID_PATTERN
+from .articles import ID_PATTERN, Article, ArticleError
 
 
 def faq_articles(data: dict, prefix: str = "faq", article_type: str = "product") -> list[Article]:

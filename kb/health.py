@@ -4,9 +4,8 @@ Every function takes ``today`` or plain data as an argument, so reports are repr
 """
 from __future__ import annotations
 
-import threading
-
 import datetime as dt
+import threading
 from dataclasses import dataclass
 
 import numpy as np

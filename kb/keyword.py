@@ -9,7 +9,8 @@ able to import it.
 """
 from __future__ import annotations
 
-from whoosh import fields, query as wq, scoring
+from whoosh import fields, scoring
+from whoosh import query as wq
 from whoosh.analysis import Token, Tokenizer
 
 from .normalize import normalize, tokenize

@@ -5,13 +5,12 @@ in one form, so everything that is matched goes through :func:`normalize` first.
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
-
-import logging
 
 import jieba
 import opencc

@@ -98,7 +98,7 @@ def test_diff_marks_changed_characters_and_keeps_text_as_text():
     result = diff_texts("一\n挂失后七天补卡\n三\n<script>x</script>", "一\n挂失后三天补卡\n三\n<script>x</script>\n新行")
     lines = [line for hunk in result.hunks for line in hunk.lines]
     assert (result.added, result.removed) == (2, 1)
-    assert [(l.kind, l.old_no, l.new_no) for l in lines if l.kind != "equal"] == \
+    assert [(line.kind, line.old_no, line.new_no) for line in lines if line.kind != "equal"] == \
         [("delete", 2, None), ("insert", None, 2), ("insert", None, 5)]
     assert lines[1].segments == [(False, "挂失后"), (True, "七"), (False, "天补卡")]
     assert diff_texts("同样", "同样").same

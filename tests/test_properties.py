@@ -9,7 +9,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kb.articles import FENCE, HEADING, Article, ArticleError, parse_article, split_chunks
 from kb.normalize import normalize, tokenize

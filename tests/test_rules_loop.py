@@ -9,8 +9,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from kb.models import ArticleRecord, ArticleVersion, CallRecord
 from indexer.rule_tryout import try_rules
+from kb.models import ArticleRecord, ArticleVersion, CallRecord
 from kb.store import version_article
 from tests.conftest import Client
 from tests.test_agent_sidebar import CALL

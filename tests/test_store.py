@@ -1,12 +1,12 @@
 """Database import is idempotent, versions are immutable, export round-trips."""
+import pytest
+from sqlalchemy import func, select
+
 from kb.articles import load_directory, parse_article
 from kb.db import Database
 from kb.models import ArticleVersion
 from kb.store import ConflictError, export_directory, import_directory, publish
 from tests.conftest import CONTENT
-
-import pytest
-from sqlalchemy import func, select
 
 
 @pytest.fixture

@@ -8,8 +8,16 @@ import pytest
 from kb.db import Database
 from kb.render import plain_text, quote_blocks
 from kb.store import published_articles
-from kb.training.generate import (CANONICAL_UNIT, FACT, Generator, extract_facts, section_text, short_heading,
-                                  step_lists, yield_by_type)
+from kb.training.generate import (
+    CANONICAL_UNIT,
+    FACT,
+    Generator,
+    extract_facts,
+    section_text,
+    short_heading,
+    step_lists,
+    yield_by_type,
+)
 from kb.training.questions import answerable
 
 

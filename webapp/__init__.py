@@ -4,15 +4,16 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+
 from flask import Flask, jsonify, redirect, url_for
 
+import kb.training  # noqa: F401  (registers the training tables on the models' metadata)
+from indexer.follower import IndexFollower
 from kb.articles import TYPE_LABELS
 from kb.config import Settings
 from kb.db import Database
 from kb.engine import KnowledgeBase
-from indexer.follower import IndexFollower
 from kb.private_files import write_private
-import kb.training  # noqa: F401  (registers the training tables on the models' metadata)
 
 from . import auth, cli, querylog, security
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import (Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from kb.models import AuditEntry, User
 from kb.users import authenticate

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from urllib.parse import quote, urlencode
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for)
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import func, select
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -17,8 +17,9 @@ from werkzeug.routing import RequestRedirect
 from kb.models import utcnow
 from kb.render import render_markdown
 from kb.training import attempts as attempt_ops
-from kb.training import charts, quizzes, results as result_ops
+from kb.training import charts, quizzes
 from kb.training import questions as bank
+from kb.training import results as result_ops
 from kb.training.generate import SAY_HEADING, STEPS_HEADING, Generator, section_text, yield_by_type
 from kb.training.models import FAMILIES, Attempt, Quiz, TrainingQuestion
 

@@ -3,30 +3,44 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import (abort, flash, jsonify, redirect, render_template, request, url_for)
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from indexer.publish import is_indexed
+from indexer.rule_tryout import try_rules
 from kb.articles import ARTICLE_TYPES, RULE_TYPES
 from kb.diffs import diff_texts
-from kb.drafts import (DraftConflict, Validation, assemble, check_new_id, clean_fields, discard_draft, empty_fields,
-                       fields_from_article, front_matter, get_draft, rule_from_fields, save_draft, validate)
-from kb.health import review_status
+from kb.drafts import (
+    DraftConflict,
+    Validation,
+    assemble,
+    check_new_id,
+    clean_fields,
+    discard_draft,
+    empty_fields,
+    fields_from_article,
+    front_matter,
+    get_draft,
+    rule_from_fields,
+    save_draft,
+    validate,
+)
 from kb.engine import QueryError, QueryTooLong
+from kb.health import review_status
 from kb.index import IndexMissing
 from kb.models import ArticleDraft, ArticleRecord, ArticleVersion
 from kb.normalize import normalize
 from kb.render import render_markdown
-from indexer.rule_tryout import try_rules
 from kb.store import ConflictError, publish, published_articles, version_article
 
 from ..api import json_body
 from ..auth import require_role
 from ..context import get_db, get_engine
 from .blueprint import audit, bp, checked_id, errors_zh, get_updater, username
-from .forms import (CLOCK_LABELS, FIELD_LABELS, REVIEW_LABELS, int_field)
+from .forms import CLOCK_LABELS, FIELD_LABELS, REVIEW_LABELS, int_field
+
 
 def validate_form(fields: dict) -> Validation:
     """The import rules, plus what only the database knows: ``requires`` must name published rule articles."""

@@ -4,17 +4,25 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import threading
 import zipfile
 from pathlib import PurePath
 
-from flask import current_app, abort, flash, redirect, render_template, request, send_file, url_for
-from sqlalchemy.exc import IntegrityError
+from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from kb.articles import MAX_FILE_BYTES, Article, ArticleError, parse_article
-from kb.health import (DISMISSAL_WINDOW_DAYS, DUPLICATE_THRESHOLD, LOW_CONFIDENCE, REVIEW_SOON_DAYS, article_vectors,
-                       near_duplicates, query_gaps, reviews_due, rule_dismissals, unhelpful_articles)
+from kb.health import (
+    DISMISSAL_WINDOW_DAYS,
+    DUPLICATE_THRESHOLD,
+    LOW_CONFIDENCE,
+    REVIEW_SOON_DAYS,
+    near_duplicates,
+    query_gaps,
+    reviews_due,
+    rule_dismissals,
+    unhelpful_articles,
+)
 from kb.index import IndexMissing
 from kb.models import ArticleRecord, AuditEntry, utcnow
 from kb.normalize import normalize

@@ -7,9 +7,8 @@ Create Date: 2026-11-26
 ``articles.current_version_id`` and ``article_versions.article_id`` point at each other, so the first of the two
 foreign keys is added once both tables exist.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

@@ -8,8 +8,8 @@ Existing call records get the client id the sidebar sent, which the upload kept 
 or a second copy of a call stored twice before the constraint existed, gets ``legacy-<row id>`` so that every row
 stays and the constraint holds. Existing votes are closed (``open_key`` NULL): they never merge with new ones.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
