@@ -11,7 +11,6 @@ fraction of a second. Browser tests and tests marked ``sqlite_only`` (SQLite's o
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -25,23 +24,8 @@ from kb.engine import KnowledgeBase
 from kb.models import RateLimitCount
 from kb.store import import_directory
 from kb.users import create_user
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, CONTENT, PASSWORD, Client, make_settings, pristine
 from tests.pgcluster import PostgresCluster
-
-ROOT = Path(__file__).resolve().parent.parent
-CONTENT = ROOT / "content"
-TEST_CACHE = ROOT / "var" / "test-embed-cache.sqlite"
-PASSWORD = "correct-horse-battery"
-
-
-def make_settings(data_dir: Path, **overrides) -> Settings:
-    TEST_CACHE.parent.mkdir(parents=True, exist_ok=True)
-    database_url = overrides.pop("database_url", f"sqlite:///{data_dir / 'kb.sqlite'}")
-    return Settings.from_env(data_dir=str(data_dir), database_url=database_url,
-                             embed_cache_path=str(overrides.pop("embed_cache_path", TEST_CACHE)), **overrides)
-
-
-def _pristine(kb_settings: Settings) -> Path:
-    return kb_settings.data_dir.parent / "pristine-kb"
 
 
 def fill_kb(db: Database) -> None:
@@ -64,7 +48,7 @@ def kb_settings(tmp_path_factory) -> Settings:
     fill_kb(db)
     build_index(settings, db, incremental=False)
     db.engine.dispose()
-    shutil.copytree(settings.data_dir, _pristine(settings), symlinks=True)
+    shutil.copytree(settings.data_dir, pristine(settings), symlinks=True)
     return settings
 
 
@@ -118,7 +102,7 @@ def pg_template(pg_cluster, kb_settings) -> str:
 
 def _pg_copy(pg_cluster, pg_template, kb_settings, data_dir: Path) -> Settings:
     """A data folder with the session KB's index and a new PostgreSQL database copied from the template."""
-    shutil.copytree(_pristine(kb_settings), data_dir, symlinks=True)
+    shutil.copytree(pristine(kb_settings), data_dir, symlinks=True)
     for stale in data_dir.glob("kb.sqlite*"):
         stale.unlink()
     return make_settings(data_dir, database_url=pg_cluster.create_database(template=pg_template))
@@ -182,34 +166,6 @@ def app_factory():
     return factory
 
 
-class Client:
-    """A Flask test client that logs in through the real form and sends the CSRF token like the pages do."""
-
-    def __init__(self, app, username: str | None = None):
-        self.app = app
-        self.http = app.test_client()
-        self.token = ""
-        if username:
-            self.login(username)
-
-    def refresh_token(self, path: str = "/login") -> None:
-        match = re.search(r'name="csrf-token" content="([^"]+)"', self.http.get(path).get_data(as_text=True))
-        self.token = match.group(1)
-
-    def login(self, username: str, password: str = PASSWORD):
-        self.refresh_token()
-        response = self.http.post("/login", data={"username": username, "password": password,
-                                                  "csrf_token": self.token})
-        self.refresh_token()
-        return response
-
-    def post_json(self, path: str, data, **kwargs):
-        return self.http.post(path, json=data, headers={"X-CSRF-Token": self.token}, **kwargs)
-
-    def get(self, path: str, **kwargs):
-        return self.http.get(path, **kwargs)
-
-
 @pytest.fixture(scope="session")
 def app(kb_shared):
     from webapp import create_app
@@ -222,12 +178,6 @@ def client_for(app):
 
 
 # --- real browser (Debian chromium via Playwright) and live servers -------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic"]
-SCREENSHOTS = ROOT / "var" / "screenshots"
-
 
 class LiveServer:
     """The real WSGI app on a loopback port in a background thread."""
@@ -284,18 +234,3 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
-
-
-def browser_login(page, base_url: str, username: str, password: str = PASSWORD) -> None:
-    page.goto(f"{base_url}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
-
-
-def screenshot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path

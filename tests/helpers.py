@@ -1,7 +1,81 @@
-"""Helpers the tests share: waiting on what the server stored or the page shows, never on a fixed time."""
+"""What the tests share: paths and settings, a logged-in client, browser helpers, and waiting on state.
+
+Tests wait on what the server stored or the page shows (:func:`wait_until`), never on a fixed time.
+"""
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
+
+from kb.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT = ROOT / "content"
+TEST_CACHE = ROOT / "var" / "test-embed-cache.sqlite"
+PASSWORD = "correct-horse-battery"
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    TEST_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    database_url = overrides.pop("database_url", f"sqlite:///{data_dir / 'kb.sqlite'}")
+    return Settings.from_env(data_dir=str(data_dir), database_url=database_url,
+                             embed_cache_path=str(overrides.pop("embed_cache_path", TEST_CACHE)), **overrides)
+
+
+def pristine(kb_settings: Settings) -> Path:
+    return kb_settings.data_dir.parent / "pristine-kb"
+
+
+class Client:
+    """A Flask test client that logs in through the real form and sends the CSRF token like the pages do."""
+
+    def __init__(self, app, username: str | None = None):
+        self.app = app
+        self.http = app.test_client()
+        self.token = ""
+        if username:
+            self.login(username)
+
+    def refresh_token(self, path: str = "/login") -> None:
+        match = re.search(r'name="csrf-token" content="([^"]+)"', self.http.get(path).get_data(as_text=True))
+        self.token = match.group(1)
+
+    def login(self, username: str, password: str = PASSWORD):
+        self.refresh_token()
+        response = self.http.post("/login", data={"username": username, "password": password,
+                                                  "csrf_token": self.token})
+        self.refresh_token()
+        return response
+
+    def post_json(self, path: str, data, **kwargs):
+        return self.http.post(path, json=data, headers={"X-CSRF-Token": self.token}, **kwargs)
+
+    def get(self, path: str, **kwargs):
+        return self.http.get(path, **kwargs)
+
+
+# --- real browser (Debian chromium via Playwright) -----------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--disable-quic"]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+
+
+def browser_login(page, base_url: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base_url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
 
 
 def wait_until(check, timeout: float = 30.0, what: str = "the condition", interval: float = 0.05):

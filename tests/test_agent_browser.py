@@ -7,8 +7,7 @@ from sqlalchemy import select
 
 from kb.db import Database
 from kb.models import CallRecord, Feedback
-from tests.conftest import browser_login, screenshot
-from tests.helpers import wait_until
+from tests.helpers import browser_login, screenshot, wait_until
 
 WEALTH = "disclosure-wealth-not-guaranteed"
 REGULATOR = "escalation-regulator-complaint"

@@ -12,7 +12,7 @@ from kb.calls import FEEDBACK_MERGE_SECONDS
 from kb.db import Database
 from kb.models import ArticleRecord, CallRecord, Feedback
 from kb.store import publish
-from tests.conftest import Client
+from tests.helpers import Client
 
 CALL = {
     "client_id": "c0ffee01",

@@ -1,11 +1,8 @@
 """Several nodes, one database: each node keeps its own data folder (index generations) and follows publishes made
 on any other node, through LISTEN/NOTIFY on PostgreSQL and the polling fallback on SQLite."""
 import shutil
-import time
 
-import pytest
-
-from tests.conftest import Client, make_settings
+from tests.helpers import Client, make_settings, wait_until
 from tests.test_generations import _publish_new_article
 
 QUERY = "彩虹卡贵宾厅"
@@ -21,14 +18,7 @@ def second_node(kb_copy, tmp_path):
 
 
 def wait_for(predicate, what: str, timeout: float = 60.0):
-    """Wait on state: poll ``predicate`` until it returns something true (the timeout only bounds a failure)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
+    return wait_until(predicate, timeout, what)
 
 
 def top_answer(client: Client) -> str | None:

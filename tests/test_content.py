@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from kb.articles import load_directory
-from tests.conftest import CONTENT
+from tests.helpers import CONTENT
 
 QUERIES = [q for path in sorted((Path(__file__).parent / "queries").glob("*.yaml"))
            for q in yaml.safe_load(path.read_text(encoding="utf-8"))]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 import zipfile
 
 import pytest
@@ -16,7 +15,7 @@ from kb.diffs import diff_texts
 from kb.drafts import empty_fields, fields_from_article, validate
 from kb.models import ArticleDraft, ArticleRecord, ArticleVersion, AuditEntry, Feedback, SuggestLog
 from kb.store import publish, version_article
-from tests.conftest import CONTENT, Client
+from tests.helpers import CONTENT, Client, wait_until
 
 ARTICLE = "lost-card-freeze"
 
@@ -66,12 +65,11 @@ def copy_app(kb_copy, app_factory):
 
 
 def wait_until_searchable(client: Client, article_id: str, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The article's index status once it is no longer being indexed."""
+    def settled():
         status = client.get(f"/editor/articles/{article_id}/status").get_json()
-        if status["state"] != "indexing" or time.monotonic() > deadline:
-            return status
-        time.sleep(0.2)
+        return status if status["state"] != "indexing" else None
+    return wait_until(settled, timeout, f"{article_id} to be indexed")
 
 
 # --- the form and diffs, without the web ----------------------------------------------------------------------------

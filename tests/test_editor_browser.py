@@ -2,14 +2,12 @@
 refused with nothing lost, rollback."""
 from __future__ import annotations
 
-import time
-
 from playwright.sync_api import expect
 
 from kb.models import ArticleRecord
 from kb.store import version_article
 from kb.users import create_user
-from tests.conftest import PASSWORD, Client, browser_login, screenshot
+from tests.helpers import PASSWORD, Client, browser_login, screenshot, wait_until
 
 ARTICLE = "lost-card-freeze"
 STEP = "3. 立即办理临时挂失，挂失后该卡不能再交易。"
@@ -22,14 +20,11 @@ def current(app):
 
 
 def suggest_finds(agent: Client, phrase: str, timeout: float = 20.0) -> bool:
-    """Poll /api/suggest as an agent until the phrase is in the top answer's text (or the time is up)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Wait until /api/suggest, asked as an agent, has the phrase in the top answer's text."""
+    def found():
         answers = agent.post_json("/api/suggest", {"text": phrase}).get_json()["answers"]
-        if answers and answers[0]["article_id"] == ARTICLE and phrase in answers[0]["text"]:
-            return True
-        time.sleep(0.25)
-    return False
+        return bool(answers) and answers[0]["article_id"] == ARTICLE and phrase in answers[0]["text"]
+    return wait_until(found, timeout, f"the agents' search to find {phrase!r}")
 
 
 def test_edit_preview_publish_search_conflict_rollback(browser, page, kb_copy, app_factory, start_server):

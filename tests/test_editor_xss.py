@@ -3,13 +3,12 @@ editor preview, article and version pages, edit form, history, diffs, the confli
 from __future__ import annotations
 
 import re
-import time
 from html.parser import HTMLParser
 
 from kb.drafts import fields_from_article
 from kb.models import ArticleRecord
 from kb.store import version_article
-from tests.conftest import Client
+from tests.helpers import Client, wait_until
 
 PHRASE = "紫罗兰测试词"
 HOSTILE_BODY = f"""## 危险标题 <script>alert('heading')</script>
@@ -98,10 +97,8 @@ def test_hostile_markup_is_never_live_on_any_page(kb_copy, app_factory):
     assert "onerror=alert(&#39;rival&#39;)" in conflict.get_data(as_text=True)
 
     # Search: once the publish is indexed, the agents' results carry the sanitised HTML only.
-    deadline = time.monotonic() + 30
-    while editor.get("/editor/articles/hostile-article/status").get_json()["state"] != "searchable":
-        assert time.monotonic() < deadline, "publish was not indexed within 30 s"
-        time.sleep(0.2)
+    wait_until(lambda: editor.get("/editor/articles/hostile-article/status").get_json()["state"] == "searchable",
+               30, "the publish to be indexed")
     result = agent.post_json("/api/suggest", {"text": PHRASE}).get_json()
     hit = next(a for a in result["answers"] if a["article_id"] == "hostile-article")
     assert_inert(hit["html"], "api html")

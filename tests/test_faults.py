@@ -15,7 +15,7 @@ from kb.drafts import fields_from_article
 from kb.models import ArticleDraft, ArticleRecord, ArticleVersion, AuditEntry, CallRecord
 from kb.store import version_article
 from kb.users import create_user
-from tests.conftest import PASSWORD, Client
+from tests.helpers import PASSWORD, Client
 
 ARTICLE = "lost-card-freeze"
 

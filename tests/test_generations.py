@@ -15,7 +15,7 @@ from kb.engine import KnowledgeBase
 from kb.generation import CHUNK_SHARDS, FORMAT, MANIFEST, current_generation, shard_path
 from kb.index import IndexOutdated
 from kb.store import publish
-from tests.conftest import ROOT, Client
+from tests.helpers import ROOT, Client
 
 NEW_ARTICLE = """---
 id: test-generation-article

@@ -17,7 +17,7 @@ from kb.store import version_article
 from kb.training import questions as bank
 from kb.training import quizzes
 from kb.training.models import AttemptAnswer, Quiz, TrainingQuestion
-from tests.conftest import Client
+from tests.helpers import Client
 
 ARTICLE = "lost-card-freeze"
 MB = 1024 * 1024

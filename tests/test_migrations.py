@@ -14,7 +14,7 @@ from sqlalchemy.pool import NullPool
 
 from kb import migrate
 from kb.models import NAMING_CONVENTION
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 T0 = dt.datetime(2026, 1, 31, 9, 30, 0)
 

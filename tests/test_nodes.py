@@ -17,7 +17,7 @@ from kb.db import Database
 from kb.drafts import fields_from_article
 from kb.models import ArticleRecord
 from kb.store import version_article
-from tests.conftest import PASSWORD, ROOT, TEST_CACHE, _pristine
+from tests.helpers import PASSWORD, ROOT, TEST_CACHE, pristine, wait_until
 from tests.nodes import Client, Node
 from tests.test_generations import NEW_ARTICLE
 
@@ -35,7 +35,7 @@ def cluster(pg_cluster, pg_template, kb_settings, tmp_path):
     def start(name: str) -> Node:
         data_dir = tmp_path / name
         if not data_dir.exists():
-            shutil.copytree(_pristine(kb_settings) / "index", data_dir / "index", symlinks=True)
+            shutil.copytree(pristine(kb_settings) / "index", data_dir / "index", symlinks=True)
         node = Node(name, data_dir, env).start()
         nodes.append(node)
         return node
@@ -58,13 +58,7 @@ def publish(env: dict, tmp_path, article: str) -> None:
 
 
 def wait_for(predicate, what: str, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
+    return wait_until(predicate, timeout, what)
 
 
 def top(client: Client, text: str) -> str | None:

@@ -6,7 +6,7 @@ import pytest
 
 from kb.db import Database
 from kb.users import create_user
-from tests.conftest import PASSWORD, Client
+from tests.helpers import PASSWORD, Client
 from webapp.ratelimit import RateLimiter
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from indexer.rule_tryout import try_rules
 from kb.models import ArticleRecord, ArticleVersion, CallRecord
 from kb.store import version_article
-from tests.conftest import Client
+from tests.helpers import Client
 from tests.test_agent_sidebar import CALL
 
 REGULATOR = "escalation-regulator-complaint"

@@ -13,8 +13,7 @@ from sqlalchemy import select
 from kb.db import Database
 from kb.models import ArticleRecord, AuditEntry, CallRecord
 from kb.store import version_article
-from tests.conftest import Client, browser_login, screenshot
-from tests.helpers import wait_until
+from tests.helpers import Client, browser_login, screenshot, wait_until
 from tests.test_agent_browser import REGULATOR, WEALTH, ask, open_sidebar
 
 COMPLAINT = "我要去银保监会投诉你们"

@@ -1,5 +1,5 @@
 """The plain search page in a real browser: login, search, results with rules."""
-from tests.conftest import browser_login, screenshot
+from tests.helpers import browser_login, screenshot
 
 
 def test_search_page_in_chromium(page, live_server):

@@ -17,7 +17,7 @@ from werkzeug.routing.converters import NumberConverter
 from kb import users
 from kb.db import Database
 from kb.models import User
-from tests.conftest import PASSWORD, Client
+from tests.helpers import PASSWORD, Client
 
 ARTICLE = "lost-card-freeze"
 #: Views that need no login (login itself, logout, the redirect at /, the load balancer's probe, static files).

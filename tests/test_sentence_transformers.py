@@ -7,7 +7,7 @@ from kb.encoders import create_encoder
 from kb.engine import KnowledgeBase
 from kb.faq import faq_articles
 from kb.store import import_articles
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 
 def test_st_encoder_builds_and_searches(tmp_path, empty_db_url):

@@ -6,7 +6,7 @@ from kb.articles import load_directory, parse_article
 from kb.db import Database
 from kb.models import ArticleVersion
 from kb.store import ConflictError, export_directory, import_directory, publish
-from tests.conftest import CONTENT
+from tests.helpers import CONTENT
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import datetime as dt
 from kb.training import attempts, quizzes
 from kb.training.models import Quiz
 from kb.users import create_user
-from tests.conftest import PASSWORD, browser_login, screenshot
+from tests.helpers import PASSWORD, browser_login, screenshot
 
 
 def _answer_in_page(page, snap, right: bool) -> None:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from kb.training.models import Attempt, Quiz, TrainingQuestion
-from tests.conftest import Client
+from tests.helpers import Client
 
 
 @pytest.fixture
