@@ -126,7 +126,7 @@ def test_a_prefix_raises_no_prompt_that_the_settled_text_does_not_support(page, 
 
 def test_tryout_shows_a_draft_rule_firing_before_it_is_published(page, private_server):
     url = private_server.url
-    sentence = "我要去消费者协会投诉"
+    sentence = "那我打12315反映一下"  # the market regulator's consumer hotline: not among the rule's triggers yet
     agent = Client(private_server.app, "agent1")
     fired = lambda: [e["id"] for e in agent.post_json("/api/suggest", {"text": sentence}).get_json()["escalations"]]
     assert REGULATOR not in fired()  # the published rule does not catch this wording
@@ -138,15 +138,14 @@ def test_tryout_shows_a_draft_rule_firing_before_it_is_published(page, private_s
     tryout.locator("#tryout-text").press("Enter")
     expect(tryout.locator("#tryout-state")).to_contain_text("没有触发任何规则", timeout=60000)
 
-    examples = page.locator("textarea[name=examples]")
-    examples.fill(examples.input_value() + "\n我要去消协投诉你们\n我去消费者协会告你们")  # not saved
+    triggers = page.locator("textarea[name=triggers]")
+    triggers.fill(triggers.input_value() + "\n12315")  # not saved
     tryout.locator("#tryout-run").click()
     hit = tryout.locator(f".tryout-hit[data-id={REGULATOR}]")
     expect(hit).to_be_visible(timeout=60000)
     expect(hit.locator(".tryout-draft")).to_have_text("草稿")
-    expect(hit.locator(".tryout-how")).to_have_text("方式：语义相近")
-    expect(hit.locator(".tryout-score")).to_have_text(re.compile(r"^得分 0\.(7\d|8\d|9\d)$"))
-    expect(hit.locator(".tryout-reason")).to_contain_text("意思相近")
+    expect(hit.locator(".tryout-how")).to_have_text("方式：触发词")
+    expect(hit.locator(".tryout-reason")).to_contain_text("12315")
     page.locator(".tryout").scroll_into_view_if_needed()
     screenshot(page, "editor-tryout")
 
