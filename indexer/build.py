@@ -27,7 +27,6 @@ from kb.db import Database
 from kb.encoders import Encoder, create_encoder
 from kb.generation import CHUNK_SHARDS, FORMAT, MANIFEST, chunk_shard, current_generation, shard_path
 from kb.keyword import make_schema, weighted_text
-from kb.normalize import normalize
 from kb.render import plain_text, quote_blocks, render_markdown
 from kb.store import PublishedHead, load_versions, published_heads
 

@@ -14,7 +14,8 @@ import logging
 import threading
 
 from kb import announce
-from kb.db import Database, driver_url
+from kb.config import driver_url
+from kb.db import Database
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-
-def driver_url(url: str) -> str:
-    """``postgresql://`` and ``postgres://`` URLs use psycopg 3 (SQLAlchemy would otherwise look for psycopg2)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
+from .config import driver_url
 
 
 def make_engine(url: str) -> Engine:

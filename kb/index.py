@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import gc
 import json
-from functools import cached_property
 import threading
 import time
+from functools import cached_property
 from pathlib import Path
 
 import faiss
@@ -14,7 +14,6 @@ from whoosh import index as whoosh_index
 
 from .generation import CHUNK_SHARDS, FORMAT, MANIFEST, current_generation, shard_path
 from .keyword import build_query, select_terms, weighting
-
 
 # One query at a time gains nothing from FAISS's OpenMP threads, and their spinning competes for the two cores with
 # the embedding model's threads (bench/latency.py showed vector search 20x slower in the hybrid path with them).

@@ -41,7 +41,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 def migration_engine(url: str) -> Engine:
     """An engine whose transactions cover DDL too (SQLite: BEGIN IMMEDIATE, no foreign-key pragma while tables are
     rebuilt by batch mode)."""
-    from .db import driver_url
+    from .config import driver_url
     url = driver_url(url)
     if not url.startswith("sqlite"):
         return create_engine(url, poolclass=_null_pool())

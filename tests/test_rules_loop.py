@@ -146,18 +146,18 @@ def test_counter_example_form_refuses_bad_input(copy_app):
 # --- 试一试 ---------------------------------------------------------------------------------------------------------
 
 def test_try_rules_puts_the_draft_in_place_of_the_published_rule(kb):
-    with_trigger = "我要去消协反映"
+    with_trigger = "那我打12315反映一下"  # a hotline the published rule does not know
     published = {r["id"] for r in try_rules(kb, with_trigger, None)}
     assert REGULATOR not in published
     from kb.db import Database
     with Database(kb.settings.database_url).session() as s:
         rule = version_article(s.get(ArticleRecord, REGULATOR).current)
-    draft = dataclasses.replace(rule, triggers=[*rule.triggers, "消协"])
+    draft = dataclasses.replace(rule, triggers=[*rule.triggers, "12315"])
     [hit] = [r for r in try_rules(kb, with_trigger, draft) if r["id"] == REGULATOR]
     assert set(hit) == RESULT_KEYS
-    assert (hit["draft"], hit["how"], hit["reason"], hit["score"]) == (True, "trigger", "提到「消协」", 1.0)
+    assert (hit["draft"], hit["how"], hit["reason"], hit["score"]) == (True, "trigger", "提到「12315」", 1.0)
     # the draft replaces the published rule: without 银保监会 among its triggers, the old trigger no longer fires
-    no_trigger = dataclasses.replace(rule, triggers=["消协"])
+    no_trigger = dataclasses.replace(rule, triggers=["12315"])
     hits = [r for r in try_rules(kb, "我要去银保监会", no_trigger) if r["id"] == REGULATOR]
     assert all(r["draft"] and r["how"] != "trigger" for r in hits)
     assert [r["draft"] for r in try_rules(kb, "我要去银保监会", None) if r["id"] == REGULATOR] == [False]
