@@ -166,6 +166,8 @@ def test_dismissals_follow_across_tabs_and_do_not_block_the_end_of_the_call(page
     for index in range(count):  # every disclosure dismissed with its button in the first tab...
         page.locator("#disc-list .disc").nth(index).locator(".rule-dismiss").click()
     expect(second.locator("#disc-list .disc.dismissed")).to_have_count(count)  # ...is dismissed in the second
+    page.keyboard.press("Escape")  # back to the input without a reason (a focused reason field is not overwritten)
+    expect(page.locator("#query")).to_be_focused()
     expect(page.locator("#disc-count")).to_have_text("0/0 已说明")
     other_wealth.locator(".dismiss-preset", has_text="已处理过").click()
     expect(wealth.locator(".dismiss-reason")).to_have_value("已处理过")
