@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -15,7 +14,7 @@ from kb.engine import KnowledgeBase
 from kb.generation import CHUNK_SHARDS, FORMAT, MANIFEST, current_generation, shard_path
 from kb.index import IndexOutdated
 from kb.store import publish
-from tests.helpers import ROOT, Client
+from tests.helpers import ROOT, Client, wait_until
 
 NEW_ARTICLE = """---
 id: test-generation-article
@@ -59,11 +58,11 @@ def test_killed_build_leaves_previous_generation_serving(kb_copy, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "indexer", "build"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     existing = set(kb_copy.index_dir.glob("gen-*"))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (set(kb_copy.index_dir.glob("gen-*")) - existing):
-        time.sleep(0.01)
-    partial = set(kb_copy.index_dir.glob("gen-*")) - existing
-    time.sleep(0.3)  # let it get into writing the generation
+    partial = wait_until(lambda: set(kb_copy.index_dir.glob("gen-*")) - existing, 120, "the build to start a generation")
+    # let it get into writing the generation: wait until its keyword index is on disk (a cold cache still has the
+    # embedding ahead of it, so the manifest is far off)
+    wait_until(lambda: any((gen / "keyword").exists() for gen in partial) or proc.poll() is not None, 120,
+               "the build to start writing its generation")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert partial, "the build never started a generation"
