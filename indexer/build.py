@@ -186,19 +186,52 @@ def build_index(settings: Settings, db: Database | None = None, encoder: Encoder
     return report
 
 
+@dataclass
+class ChunkPlan:
+    """What a build changes: the chunks of new or changed answer articles, and those it drops."""
+    articles_info: dict[str, dict]         # every live answer article: hash, version, chunk ids (+ requires, questions)
+    chunks: dict[int, dict]                # records of the shards that must be rewritten
+    new_records: list[tuple[int, dict]]    # (chunk id, record) added by this build
+    removed_cids: list[int]
+    changed_shards: set[int]
+    next_cid: int
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(info["cids"]) for info in self.articles_info.values())
+
+
 def _write_generation(generation: Path, published: list[tuple[PublishedHead, Article | None]], base: Path | None,
                       base_manifest: dict | None, embedder: Embedder, encoder: Encoder) -> BuildReport:
     """``published`` pairs every live article's head with its content, which is loaded (not None) for rules and
-    for answer articles whose content hash differs from the base generation's."""
+    for answer articles whose content hash differs from the base generation's. Stages in order; the manifest last."""
     answer_articles = [(h, a) for h, a in published if h.type in ANSWER_TYPES]
+    plan = plan_chunks(answer_articles, base, base_manifest)
+    write_keyword_index(generation, base, plan, embedder.stream)
+    write_dense_index(generation, base, plan, embedder)
+    write_chunk_shards(generation, base, plan.chunks, plan.changed_shards)
+    # Rules are few: always rebuilt whole (their example embeddings come from the cache).
+    rules = [rule_record(h.number, a) for h, a in published if h.type in RULE_TYPES]
+    model_key = write_rules(generation, rules, plan.articles_info, base, base_manifest, embedder, encoder.model_id)
+    manifest = {"format": FORMAT, "model_id": encoder.model_id, "dim": encoder.dim, "built_at": time.time(),
+                "kind": "update" if base is not None else "full", "next_cid": plan.next_cid,
+                "articles": plan.articles_info, "chunk_count": plan.chunk_count, "rule_count": len(rules),
+                "rule_model_key": model_key}
+    (generation / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return BuildReport(generation, manifest["kind"], len(answer_articles), plan.chunk_count, len(plan.new_records),
+                       len(plan.removed_cids), embedder.embedded, embedder.cached, 0.0)
+
+
+def plan_chunks(answer_articles: list[tuple[PublishedHead, Article | None]], base: Path | None,
+                base_manifest: dict | None) -> ChunkPlan:
+    """Keep the base generation's chunks of unchanged articles, chunk the new and changed ones with fresh ids."""
     hashes = {h.article_id: h.content_hash for h, _ in answer_articles}
     old_articles = base_manifest["articles"] if base_manifest else {}
     keep = {aid for aid, info in old_articles.items() if hashes.get(aid) == info["hash"]}
     removed_cids = [cid for aid, info in old_articles.items() if aid not in keep for cid in info["cids"]]
-
     changed_shards = {chunk_shard(aid) for aid in old_articles.keys() - keep} | \
         {chunk_shard(h.article_id) for h, _ in answer_articles if h.article_id not in keep}
-    chunks: dict[int, dict] = {}  # records of the shards that must be rewritten
+    chunks: dict[int, dict] = {}
     if base is not None:
         for shard in changed_shards:
             for record in json.loads(shard_path(base, shard).read_text(encoding="utf-8")):
@@ -210,21 +243,24 @@ def _write_generation(generation: Path, published: list[tuple[PublishedHead, Art
     for head, article in answer_articles:
         if head.article_id in keep:
             continue
-        number = head.number
         cids = []
-        for record in chunk_records(number, article):
+        for record in chunk_records(head.number, article):
             record["cid"] = next_cid
             chunks[next_cid] = record
             new_records.append((next_cid, record))
             cids.append(next_cid)
             next_cid += 1
-        articles_info[article.id] = {"hash": hashes[article.id], "version": number, "cids": cids}
+        info = {"hash": hashes[article.id], "version": head.number, "cids": cids}
         if article.requires:
-            articles_info[article.id]["requires"] = article.requires
+            info["requires"] = article.requires
         if article.questions:
-            articles_info[article.id]["questions"] = article.questions
+            info["questions"] = article.questions
+        articles_info[article.id] = info
+    return ChunkPlan(articles_info, chunks, new_records, removed_cids, changed_shards, next_cid)
 
-    # Keyword index: copy the base and apply the difference, or build from scratch.
+
+def write_keyword_index(generation: Path, base: Path | None, plan: ChunkPlan, stream) -> None:
+    """Copy the base's Whoosh index and apply the difference, or build one from scratch."""
     keyword_dir = generation / "keyword"
     if base is not None:
         shutil.copytree(base / "keyword", keyword_dir)
@@ -234,10 +270,10 @@ def _write_generation(generation: Path, published: list[tuple[PublishedHead, Art
         ix = whoosh_index.create_in(str(keyword_dir), make_schema())
     writer = ix.writer(limitmb=256)
     try:
-        for cid in removed_cids:
+        for cid in plan.removed_cids:
             writer.delete_by_term("cid", cid)
-        progress = Progress("keyword index", len(new_records), stream=embedder.stream)
-        for cid, record in new_records:
+        progress = Progress("keyword index", len(plan.new_records), stream=stream)
+        for cid, record in plan.new_records:
             writer.add_document(**_whoosh_doc(cid, record))
             progress.advance()
         writer.commit()
@@ -246,27 +282,16 @@ def _write_generation(generation: Path, published: list[tuple[PublishedHead, Art
         raise
     ix.close()
 
-    # Dense index: ids are chunk ids, so removal and addition are by id.
-    vectors = embedder.embed([passage_text(r) for _, r in new_records], "passage", "chunks")
+
+def write_dense_index(generation: Path, base: Path | None, plan: ChunkPlan, embedder: Embedder) -> None:
+    """FAISS ids are chunk ids, so an update removes and adds by id on a copy of the base's index."""
+    vectors = embedder.embed([passage_text(r) for _, r in plan.new_records], "passage", "chunks")
     if base is not None:
         dense = faiss.read_index(str(base / "dense.faiss"))
-        if removed_cids:
-            dense.remove_ids(np.asarray(removed_cids, dtype=np.int64))
+        if plan.removed_cids:
+            dense.remove_ids(np.asarray(plan.removed_cids, dtype=np.int64))
     else:
         dense = new_dense_index(vectors)
-    if new_records:
-        dense.add_with_ids(vectors, np.asarray([cid for cid, _ in new_records], dtype=np.int64))
+    if plan.new_records:
+        dense.add_with_ids(vectors, np.asarray([cid for cid, _ in plan.new_records], dtype=np.int64))
     faiss.write_index(dense, str(generation / "dense.faiss"))
-
-    write_chunk_shards(generation, base, chunks, changed_shards)
-    chunk_count = sum(len(info["cids"]) for info in articles_info.values())
-
-    # Rules are few: always rebuilt whole (their example embeddings come from the cache).
-    rules = [rule_record(h.number, a) for h, a in published if h.type in RULE_TYPES]
-    model_key = write_rules(generation, rules, articles_info, base, base_manifest, embedder, encoder.model_id)
-    manifest = {"format": FORMAT, "model_id": encoder.model_id, "dim": encoder.dim, "built_at": time.time(),
-                "kind": "update" if base is not None else "full", "next_cid": next_cid, "articles": articles_info,
-                "chunk_count": chunk_count, "rule_count": len(rules), "rule_model_key": model_key}
-    (generation / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-    return BuildReport(generation, manifest["kind"], len(answer_articles), chunk_count, len(new_records),
-                       len(removed_cids), embedder.embedded, embedder.cached, 0.0)
