@@ -64,6 +64,17 @@ def passage_text(record: dict) -> str:
     return "\n".join(part for part in (record["title"], heading, record["plain"]) if part)
 
 
+def article_passage(records: list[dict]) -> str:
+    """What the dense model sees for a whole article: the title, then every section's heading and text, normalised
+    like the query so traditional-script articles and simplified queries meet in one form; the encoder keeps the
+    first 512 tokens."""
+    parts = [records[0]["title"]] if records else []
+    for record in records:
+        heading = record["heading"] if record["heading"] != record["title"] else ""
+        parts.extend(part for part in (heading, record["plain"]) if part)
+    return normalize("\n".join(parts))
+
+
 def chunk_records(version_number: int, article: Article) -> list[dict]:
     records = []
     for chunk in article.chunks():
@@ -136,6 +147,29 @@ def write_chunk_shards(generation: Path, base: Path | None, chunks: dict[int, di
         else:
             shard_path(generation, shard).write_text(json.dumps(by_shard.get(shard, []), ensure_ascii=False),
                                                      encoding="utf-8")
+
+
+def write_article_vectors(generation: Path, base: Path | None, keep: set[str], new_records: list[tuple[int, dict]],
+                          embedder: Embedder) -> None:
+    """One vector per answer article (its whole text): kept articles' rows come from the base generation."""
+    ids, rows = [], []
+    if base is not None:
+        old_ids = json.loads((base / "articles.json").read_text(encoding="utf-8"))
+        old_vectors = np.load(base / "article_vectors.npy")
+        for position, aid in enumerate(old_ids):
+            if aid in keep:
+                ids.append(aid)
+                rows.append(old_vectors[position])
+    by_article: dict[str, list[dict]] = {}
+    for _, record in new_records:
+        by_article.setdefault(record["article_id"], []).append(record)
+    texts = [article_passage(sorted(records, key=lambda r: r["position"])) for records in by_article.values()]
+    vectors = embedder.embed(texts, "passage", "articles")
+    ids.extend(by_article)
+    rows.extend(vectors)
+    matrix = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, embedder.encoder.dim), dtype=np.float32)
+    np.save(generation / "article_vectors.npy", matrix)
+    (generation / "articles.json").write_text(json.dumps(ids, ensure_ascii=False), encoding="utf-8")
 
 
 def background_texts(records) -> list[str]:
@@ -275,6 +309,7 @@ def _write_generation(generation: Path, published: list[tuple[PublishedHead, Art
         dense.add_with_ids(vectors, np.asarray([cid for cid, _ in new_records], dtype=np.int64))
     faiss.write_index(dense, str(generation / "dense.faiss"))
 
+    write_article_vectors(generation, base, keep, new_records, embedder)
     write_chunk_shards(generation, base, chunks, changed_shards)
     chunk_count = sum(len(info["cids"]) for info in articles_info.values())
 

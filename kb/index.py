@@ -46,6 +46,11 @@ class IndexGeneration:
         self._whoosh = whoosh_index.open_dir(str(self.path / "keyword"))
         self._searcher = self._whoosh.searcher(weighting=weighting())
         self._search_lock = threading.Lock()
+        self.article_chunks: dict[str, list[int]] = {}  # an article's chunk ids in reading order
+        for record in sorted(self.chunks.values(), key=lambda r: (r["article_id"], r["position"])):
+            self.article_chunks.setdefault(record["article_id"], []).append(record["cid"])
+        self.article_ids: list[str] = json.loads((self.path / "articles.json").read_text(encoding="utf-8"))
+        self.article_vectors = np.load(self.path / "article_vectors.npy")
         self.dense = faiss.read_index(str(self.path / "dense.faiss"))
         if isinstance(self.dense, faiss.IndexIVF):
             self.dense.nprobe = IVF_NPROBE
@@ -75,6 +80,13 @@ class IndexGeneration:
             return []
         scores, ids = self.dense.search(query_vector.reshape(1, -1).astype(np.float32), min(limit, self.dense.ntotal))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def article_dense(self, query_vector: np.ndarray) -> dict[str, float]:
+        """Cosine of the query with every whole article (exact: one vector per article, a small matrix)."""
+        if not len(self.article_ids):
+            return {}
+        scores = self.article_vectors @ query_vector.astype(np.float32)
+        return dict(zip(self.article_ids, scores.tolist()))
 
     def close(self) -> None:
         self._searcher.close()

@@ -49,6 +49,11 @@ def test_update_indexes_only_the_change_and_is_searchable(kb_copy):
     assert len(same) == CHUNK_SHARDS - 1
     answers = KnowledgeBase(kb_copy).search("彩虹卡贵宾厅", k=3)
     assert answers[0]["article_id"] == "test-generation-article"
+    # One whole-article vector per answer article: the kept ones carried over, the new one added.
+    old = KnowledgeBase(kb_copy).holder.get()
+    assert sorted(old.article_ids) == sorted(old.article_chunks)
+    assert "test-generation-article" in old.article_ids
+    assert old.article_vectors.shape == (len(old.article_ids), old.dense.d)
 
 
 def test_killed_build_leaves_previous_generation_serving(kb_copy, tmp_path):

@@ -42,3 +42,11 @@ def test_empty_and_huge_queries(kb):
     assert kb.suggest("")["answers"] == []
     with pytest.raises(QueryError, match="limit"):
         kb.search("挂失" * MAX_QUERY_CHARS)
+
+
+def test_whole_article_signal_finds_an_article_no_single_section_matches(kb):
+    """Every answer article has a whole-article vector; a query scores against them all."""
+    generation = kb.generation()
+    assert sorted(generation.article_ids) == sorted(generation.article_chunks)
+    scores = generation.article_dense(kb.query_cache.get("信用卡账单日和还款日有什么区别"))
+    assert max(scores, key=scores.get) == "credit-card-billing-dates"
