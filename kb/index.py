@@ -51,6 +51,7 @@ class IndexGeneration:
             self.article_chunks.setdefault(record["article_id"], []).append(record["cid"])
         self.article_ids: list[str] = json.loads((self.path / "articles.json").read_text(encoding="utf-8"))
         self.article_vectors = np.load(self.path / "article_vectors.npy")
+        self.article_row = {aid: row for row, aid in enumerate(self.article_ids)}
         self.dense = faiss.read_index(str(self.path / "dense.faiss"))
         if isinstance(self.dense, faiss.IndexIVF):
             self.dense.nprobe = IVF_NPROBE
@@ -81,12 +82,17 @@ class IndexGeneration:
         scores, ids = self.dense.search(query_vector.reshape(1, -1).astype(np.float32), min(limit, self.dense.ntotal))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def article_dense(self, query_vector: np.ndarray) -> dict[str, float]:
-        """Cosine of the query with every whole article (exact: one vector per article, a small matrix)."""
-        if not len(self.article_ids):
-            return {}
-        scores = self.article_vectors @ query_vector.astype(np.float32)
-        return dict(zip(self.article_ids, scores.tolist()))
+    def article_dense(self, query_vector: np.ndarray) -> np.ndarray:
+        """Cosine of the query with every whole article, by row of ``article_ids`` (exact: one small matmul)."""
+        return self.article_vectors @ query_vector.astype(np.float32)
+
+    def top_articles(self, scores: np.ndarray, limit: int) -> list[str]:
+        """The ``limit`` best articles by ``scores`` (a partial sort: there may be thousands of articles)."""
+        if not len(scores):
+            return []
+        limit = min(limit, len(scores))
+        rows = np.argpartition(-scores, limit - 1)[:limit]
+        return [self.article_ids[row] for row in rows[np.argsort(-scores[rows])]]
 
     def close(self) -> None:
         self._searcher.close()

@@ -79,7 +79,7 @@ def _min_max(scores: dict) -> dict:
 
 
 def fuse(generation: IndexGeneration, keyword_hits: list[tuple[int, float]], dense_hits: list[tuple[int, float]],
-         article_scores: dict[str, float], params: FusionParams) -> list[Hit]:
+         article_scores: np.ndarray, params: FusionParams) -> list[Hit]:
     """Chunk hits scored by their article's fused score plus a small share of their own."""
     article_of = {cid: generation.chunks[cid]["article_id"] for cid, _ in keyword_hits + dense_hits}
     keyword = _normalise_keyword(keyword_hits)
@@ -93,11 +93,12 @@ def fuse(generation: IndexGeneration, keyword_hits: list[tuple[int, float]], den
     for cid, score in raw_dense.items():
         aid = article_of[cid]
         best_dense[aid] = max(best_dense.get(aid, -1.0), score)
-    top_articles = sorted(article_scores, key=lambda a: -article_scores[a])[:params.article_candidates]
+    top_articles = generation.top_articles(article_scores, params.article_candidates)
     candidates = best_keyword.keys() | best_dense.keys() | set(top_articles)
     top_sum = max(keyword_sum.values(), default=1.0) or 1.0
     best_dense = _min_max(best_dense)
-    whole = _min_max({aid: article_scores[aid] for aid in candidates if aid in article_scores})
+    rows = generation.article_row
+    whole = _min_max({aid: float(article_scores[rows[aid]]) for aid in candidates if aid in rows})
     article_score = {aid: params.keyword_weight * best_keyword.get(aid, 0.0)
                      + params.article_keyword_weight * keyword_sum.get(aid, 0.0) / top_sum
                      + params.dense_weight * best_dense.get(aid, 0.0)
