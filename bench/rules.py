@@ -224,23 +224,33 @@ def report(kb: KnowledgeBase, split: str, esun_questions: list[str], typing: boo
 
 
 def sweep(kb: KnowledgeBase) -> None:
-    """Validation figures for a range of semantic thresholds (E.SUN is never used to choose)."""
+    """Validation figures for a range of semantic thresholds (E.SUN is never used to choose).
+
+    Two passes instead of one per threshold: what fires without semantic matching (triggers, timers, answer links),
+    then every rule's probability with the threshold at 0; at threshold t the sidebar shows the first set plus the
+    rules whose probability reaches t (an answer link only adds a rule that nothing else raised, so it is in the
+    first set whatever t is)."""
     positives, benign = load_cases()
-    positives = [c for c in positives if c.split == "validation"]
-    benign = [c for c in benign if c.split == "validation"]
+    cases = [c for c in positives + benign if c.split == "validation"]
     escalation_ids = {r["id"] for r in kb.generation().rules if r["type"] == "escalation"}
+    kb.rule_thresholds = {"disclosure": float("inf"), "escalation": float("inf")}
+    without = [set(fire(kb, c.text)) for c in cases]
+    kb.rule_thresholds = {"disclosure": 0.0, "escalation": 0.0}
+    scores = [{rid: r["score"] for rid, r in fire(kb, c.text).items() if r["how"] == "semantic"} for c in cases]
+    kb.rule_thresholds = dict(SEMANTIC_THRESHOLDS)
     for kind in ("disclosure", "escalation"):
-        for threshold in (0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
-            kb.rule_thresholds = {**SEMANTIC_THRESHOLDS, kind: threshold}
-            for case in positives + benign:
-                case.fired = fire(kb, case.text)
-            own = [c for c in positives if (c.rule in escalation_ids) == (kind == "escalation")]
+        own = [(c, i) for i, c in enumerate(cases) if c.rule and (c.rule in escalation_ids) == (kind == "escalation")]
+        benign_at = [(c, i) for i, c in enumerate(cases) if c.rule is None]
+        for threshold in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
+            def fired(i):
+                return without[i] | {rid for rid, p in scores[i].items() if p >= threshold}
+            recall = ratio(sum(c.rule in fired(i) for c, i in own), len(own))
             if kind == "escalation":
-                false = sum(bool(escalation_ids & set(c.fired)) for c in benign)
+                false = sum(bool(escalation_ids & fired(i)) for _, i in benign_at)
             else:
-                false = sum(bool(set(c.fired) - escalation_ids - c.expected) for c in benign)
-            print(f"{kind} threshold={threshold:.2f} recall={ratio(sum(c.rule in c.fired for c in own), len(own)):.2f} "
-                  f"benign_false_{kind}={ratio(false, len(benign)):.3f}", flush=True)
+                false = sum(bool(fired(i) - escalation_ids - c.expected) for c, i in benign_at)
+            print(f"{kind} threshold={threshold:.2f} recall={recall:.2f} "
+                  f"benign_false_{kind}={ratio(false, len(benign_at)):.3f}", flush=True)
 
 
 def esun_questions(data_dir: Path) -> list[str]:
