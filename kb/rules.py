@@ -19,10 +19,12 @@ from .triggers import match_triggers
 # each rule has a small linear classifier over the query embedding and its character n-grams, trained at index time
 # (indexer/rule_training.py).
 # The probability at which a rule fires, per kind, was chosen on the validation split of bench/rules_eval (`python
-# bench/rules.py --split validation --sweep`): the lowest threshold on the grid whose false alarms on benign
-# utterances meet the goal (escalations ≤ 2 %, unneeded disclosures ≤ 5 %). A false escalation costs more trust than
-# a false disclosure, so escalations need more evidence.
-SEMANTIC_THRESHOLDS = {"disclosure": 0.6, "escalation": 0.75}
+# bench/rules.py --split validation --sweep`), never on the test split the figures come from. Disclosures: the lowest
+# threshold on the grid whose unneeded disclosures on benign utterances meet the goal (≤ 5 %). Escalations: the lowest
+# with at most one false escalation among the 118 validation utterances (0.8 %): the strictest figure that set can
+# show, standing in for the 0.5 % goal on ordinary bank questions that we must not tune on. A false escalation costs
+# more trust than a false disclosure, so escalations need more evidence.
+SEMANTIC_THRESHOLDS = {"disclosure": 0.35, "escalation": 0.5}
 # An answer this confident, and this far ahead of any other article, brings the rules its article requires (chosen
 # on the validation split too).
 ANSWER_LINK_MIN_SCORE = 0.9
