@@ -122,25 +122,40 @@ class _Retry(Exception):
     """A racing delivery changed the row between reading and writing: read again."""
 
 
-def analyse(kb, u: Utterance, k: int = 5) -> dict:
+def analyse(kb, u: Utterance, required: set[str] = frozenset(), k: int = 5) -> dict:
     """What a final utterance brings, computed as typing would: ``suggest`` on its words with the call's clock at
-    the utterance (so timer rules fire too); for the agent's own words also the disclosures they said."""
+    the utterance (so timer rules fire too); for the agent's own words also which of the disclosures required so
+    far in the call (``required``, and any this utterance fires) they said."""
     result = kb.suggest(u.text, k=k, call_seconds=u.offset_ms / 1000)
     out = {"suggestions": result}
     if u.speaker == "agent":
-        out["said"] = said_disclosures(kb, u.text)
+        out["said"] = said_disclosures(kb, u.text, set(required) | {d["id"] for d in result["disclosures"]})
     return out
 
 
-def said_disclosures(kb, utterance: str) -> list[dict]:
-    """Which disclosures the agent's utterance says, by ``kb.adherence.match_said`` (the adherence matcher), with
-    its score; empty while that module is not installed."""
+def said_disclosures(kb, utterance: str, rule_ids: set[str] | None = None) -> list[dict]:
+    """Which of ``rule_ids`` (default: every disclosure) the agent's utterance says, by ``kb.adherence.match_said``
+    (the adherence matcher), with its score; empty while that module is not installed."""
     if importlib.util.find_spec("kb.adherence") is None:
         return []
     adherence = importlib.import_module("kb.adherence")
-    rule_ids = [rule["id"] for rule in kb.generation().rules if rule["type"] == "disclosure"]
+    if rule_ids is None:
+        rule_ids = {rule["id"] for rule in kb.generation().rules if rule["type"] == "disclosure"}
+    if not rule_ids:
+        return []
     return [{"rule_id": m.rule_id, "score": round(float(m.score), 4), "text": m.text}
-            for m in adherence.match_said(kb, utterance, rule_ids)]
+            for m in adherence.match_said(kb, utterance, sorted(rule_ids))]
+
+
+def required_disclosures(session: Session, call_ref: str) -> set[str]:
+    """The disclosures this call's final utterances have fired so far: what the agent's words are matched against
+    (the adherence matcher is measured on required disclosures, not on every rule)."""
+    required = set()
+    for payload in session.scalars(select(LiveEvent.payload).where(LiveEvent.call_ref == call_ref,
+                                                                   LiveEvent.kind == "utterance")):
+        for rule in (payload.get("suggestions") or {}).get("disclosures", []):
+            required.add(rule["id"])
+    return required
 
 
 def utterance_dict(row: LiveUtterance) -> dict:
@@ -148,15 +163,19 @@ def utterance_dict(row: LiveUtterance) -> dict:
             "offset_ms": row.offset_ms, "final": row.final}
 
 
-def store_utterance(db: Database, u: Utterance, analyse: Callable[[Utterance], dict], source: str = "") -> Stored:
+def store_utterance(db: Database, u: Utterance, analyse: Callable[[Utterance, set[str]], dict],
+                    source: str = "") -> Stored:
     """Store one delivery and append the event the sidebar is pushed (if it changed anything).
 
-    ``analyse(u)`` is called only for a final utterance not stored as final yet, before the write transaction (it
-    runs ``suggest``, tens of milliseconds, which must not hold the write lock); its dict goes into the event.
+    ``analyse(u, required)`` is called only for a final utterance not stored as final yet, before the write
+    transaction (it runs ``suggest``, tens of milliseconds, which must not hold the write lock), with the
+    disclosures the call has required so far; its dict goes into the event.
     """
     analysis = None
     if u.final and not _already_final(db, u):
-        analysis = analyse(u)
+        with db.session() as s:
+            required = required_disclosures(s, u.call_ref) if u.speaker == "agent" else set()
+        analysis = analyse(u, required)
     for _attempt in range(5):
         try:
             with db.session() as s:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from kb.db import Database
-from kb.live import live_record
+from kb.live import live_record, said_disclosures
 from kb.models import CallRecord, LiveEvent, LiveUtterance
 from kb.tokens import create_token, revoke_token
 from tests.helpers import Client
@@ -20,6 +20,7 @@ WEALTH = "disclosure-wealth-not-guaranteed"
 def live(kb, kb_copy, app_factory):
     """An app on a private KB copy with an integration token; ``post`` sends an utterance with it."""
     kb.suggest("预热")
+    said_disclosures(kb, "理财不保本")  # the adherence matcher embeds its references once, here
     app = app_factory(kb_copy, ENGINE=kb)
     db = Database(kb_copy.database_url)
     with db.session() as s:

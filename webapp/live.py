@@ -82,8 +82,8 @@ def _note_use(session, row: ApiToken) -> None:
         row.last_used_at = now
 
 
-def _analyse(u: live.Utterance) -> dict:
-    return live.analyse(get_engine(), u)
+def _analyse(u: live.Utterance, required: set[str]) -> dict:
+    return live.analyse(get_engine(), u, required)
 
 
 def _deliver(payload) -> tuple[dict, int]:
