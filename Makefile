@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint setup bench bench-cluster esun rules soak clean
+.PHONY: run test lint setup bench bench-cluster esun rules adherence soak clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ esun: $(DEV_STAMP)
 RULES_SPLIT ?= test
 rules: $(DEV_STAMP)
 	$(PY) bench/rules.py --split $(RULES_SPLIT)
+
+# Disclosures the agent said: held-out agent lines and near-misses (test split); ADHERENCE_SPLIT=tuning for tuning.
+ADHERENCE_SPLIT ?= test
+adherence: $(DEV_STAMP)
+	$(PY) bench/adherence.py --split $(ADHERENCE_SPLIT)
 
 bench: $(DEV_STAMP)
 	$(PY) bench/run_all.py

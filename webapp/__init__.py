@@ -91,9 +91,10 @@ def create_app(config: dict | None = None) -> Flask:
     from .api import bp as api_bp
     from .editor import bp as editor_bp
     from .live import bp as live_bp
+    from .qa import bp as qa_bp
     from .search_page import bp as search_bp
     from .training import bp as training_bp
-    for blueprint in (auth.bp, api_bp, live_bp, search_bp, agent_bp, training_bp, editor_bp):
+    for blueprint in (auth.bp, api_bp, live_bp, search_bp, agent_bp, training_bp, qa_bp, editor_bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["view_functions"] = app.view_functions  # the nav shows only pages that exist
     app.jinja_env.globals["type_labels"] = TYPE_LABELS
