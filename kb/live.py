@@ -350,3 +350,30 @@ def live_record(session: Session, call_ref: str, agent: str) -> dict | None:
             "ended_at": call.ended_at.isoformat() + "Z" if call.ended_at else None,
             "transcript": transcript, "suggested": suggested, "fired": fired, "said": said}
 
+
+def checklist_for_record(data: dict, record: dict) -> tuple[list[dict], list[dict]]:
+    """``required`` and ``said`` of a live call record (docs/interfaces.md, "Call record data"): each disclosure of
+    the agent's checklist once, at the offset where the transcript first fired it (else when the sidebar raised it),
+    and one entry per tick: ``auto`` with the agent's utterance and score when the words ticked it, else ``manual``
+    at the time the agent ticked it."""
+    fired_at = {}
+    for item in record.get("fired", []):
+        if item["type"] == "disclosure":
+            fired_at.setdefault(item["id"], item["offset_ms"])
+    required, said = [], []
+    for d in data.get("disclosures", []):
+        offset = fired_at.get(d["id"])
+        if offset is None and d.get("fired_at") is not None:
+            offset = round(d["fired_at"] * 1000)
+        required.append({"rule_id": d["id"], "offset_ms": offset, "title": d.get("title", ""),
+                         "dismissed": bool(d.get("dismissed"))})
+        if not d.get("ticked"):
+            continue
+        if d.get("ticked_by") == "speech" and d.get("said_offset_ms") is not None:
+            said.append({"rule_id": d["id"], "utterance": d.get("said_text", ""), "score": d.get("said_score"),
+                         "offset_ms": d["said_offset_ms"], "how": "auto"})
+        else:
+            at = d.get("ticked_at")
+            said.append({"rule_id": d["id"], "utterance": "", "score": None,
+                         "offset_ms": round(at * 1000) if at is not None else None, "how": "manual"})
+    return required, said

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from kb.db import Database
 from kb.live import live_record, said_disclosures
 from kb.models import CallRecord, LiveEvent, LiveUtterance
+from kb.qa import summarize_call
 from kb.tokens import create_token, revoke_token
 from tests.helpers import Client
 
@@ -210,6 +211,12 @@ def test_the_call_record_keeps_the_live_transcript_suggestions_and_rules(live):
     fired = {(f["id"], f["offset_ms"]) for f in data["live"]["fired"]}
     assert (WEALTH, 3000) in fired and ("escalation-regulator-complaint", 15000) in fired
     assert data["disclosures"][0]["ticked_by"] == "speech" and data["disclosures"][0]["said_offset_ms"] == 8000
+    # what the QA view reads (kb.qa): required at the offset the transcript fired it, said by the agent's words
+    assert data["required"] == [{"rule_id": WEALTH, "offset_ms": 3000, "title": "理财产品非保本",
+                                 "dismissed": False}]
+    assert data["said"] == [{"rule_id": WEALTH, "utterance": "这款理财不是存款，不保证本金，可能会亏钱。",
+                             "score": 0.91, "offset_ms": 8000, "how": "auto"}]
+    assert summarize_call(data).disclosures[0].status == "said"
     assert data["live"]["ended_at"] is not None  # the agent finished it: a reloaded sidebar does not resume it
     assert agent.post_json("/agent/api/calls", upload).status_code == 200  # a retried upload finds the record
     wrong = agent.post_json("/agent/api/calls", {**upload, "client_id": "live-c2", "live_call_ref": "nope"})

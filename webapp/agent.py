@@ -9,8 +9,8 @@ from flask import Blueprint, abort, jsonify, render_template, url_for
 
 from kb.articles import TYPE_LABELS
 from kb.calls import CallDataError, parse_call_report, save_call, save_feedback
+from kb.live import checklist_for_record, live_record
 from kb.live import end_call as end_live_call
-from kb.live import live_record
 from kb.models import ArticleRecord
 from kb.render import render_markdown
 from kb.store import version_article
@@ -77,6 +77,7 @@ def calls():
         # the live call's transcript, suggestions, rules fired and disclosures said, as the server stored them
         with get_db().session() as s:
             report.data["live"] = live_record(s, ref, agent)
+        report.data["required"], report.data["said"] = checklist_for_record(report.data, report.data["live"])
     with get_db().session() as s:
         record, created = save_call(s, agent, report)
         return jsonify(id=record.id, created=created), 201 if created else 200
