@@ -69,6 +69,9 @@ class LiveHub:
     # --- the thread ------------------------------------------------------------------------------------------------
 
     def _ensure_running(self) -> None:
+        if self.last_id is None:  # before the stream's first read: an event after it always wakes the stream
+            with self.db.session() as s:
+                self.last_id = live.newest_event_id(s)
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="live-hub", daemon=True)
@@ -117,6 +120,6 @@ class LiveHub:
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self._changed.set()
-            except Exception:
-                log.warning("live hub: LISTEN connection lost, polling until it is back", exc_info=True)
+            except Exception as exc:
+                log.warning("live hub: LISTEN connection lost (%s), polling until it is back", exc)
                 self._stop.wait(1.0)
