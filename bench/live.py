@@ -8,7 +8,7 @@ customer utterance costs the server a whole ``suggest``, a final agent line also
 the time from just before the POST is sent to the moment its event is read on the agent's stream; events never
 received are counted as lost. Nothing is counted in the first ``--ramp`` seconds, while calls start.
 
-Run: .venv/bin/python bench/live.py [--calls 50] [--seconds 60] [--speed 2]   (make bench-live)
+Run: .venv/bin/python bench/live.py [--calls 50] [--seconds 60] [--speed 1]   (make bench-live)
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -64,10 +65,14 @@ class Stream(threading.Thread):
         self.last_id: str | None = None
         self.connections = 0
         self.busy = 0
+        self.conn: http.client.HTTPConnection | None = None
 
+    def close(self) -> None:
+        if self.conn is not None and self.conn.sock is not None:
+            self.conn.sock.shutdown(2)  # unblocks the reading thread
     def run(self) -> None:
         while not self.stop.is_set():
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=70)
+            conn = self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=70)
             headers = {"Cookie": self.agent.cookie, "Accept": "text/event-stream"}
             if self.last_id:
                 headers["Last-Event-ID"] = self.last_id
@@ -135,7 +140,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--speed", type=float, default=2.0, help="recorded calls played this much faster")
+    parser.add_argument("--speed", type=float, default=1.0, help="recorded calls played this much faster")
     parser.add_argument("--ramp", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=GUNICORN["workers"])
     parser.add_argument("--threads", type=int, default=GUNICORN["threads"])
@@ -151,6 +156,7 @@ def main(argv=None) -> dict:
     access_log = Path(tempfile.mkstemp(prefix="kb-bench-live-", suffix=".log")[1])
     server = start_server(settings, port, args.workers, args.threads, access_log)
     stop = threading.Event()
+    streams: list[Stream] = []
     arrived: dict = {}
     sent: dict = {}
     post_ms: list = []
@@ -161,7 +167,7 @@ def main(argv=None) -> dict:
             agent = Agent(port, name)
             agent.login()
             agents.append(agent)
-        streams = [Stream(port, agent, arrived, stop) for agent in agents]
+        streams += [Stream(port, agent, arrived, stop) for agent in agents]
         for stream in streams:
             stream.start()
         time.sleep(2)  # every stream connected (they report busy otherwise, counted below)
@@ -183,8 +189,14 @@ def main(argv=None) -> dict:
         time.sleep(2)  # the last events on their way
     finally:
         stop.set()
+        for stream in streams:
+            stream.close()
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a worker still holding a stream past gunicorn's graceful timeout
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
         access_log.unlink(missing_ok=True)
         shutil.rmtree(settings.data_dir, ignore_errors=True)
     measured_from = start + args.ramp
@@ -203,8 +215,13 @@ def main(argv=None) -> dict:
           f"speed {args.speed}]: {figures['utterances']} utterances ({len(finals)} final), stream connections "
           f"{figures['connections']} (turned away busy {figures['busy']}), lost {figures['lost']}, "
           f"errors {figures['errors']}")
-    print(f"live POST p95 {figures['post_p95']:.0f} ms; final utterances POST→event p95 {figures['final_p95']:.0f} ms")
+    print(f"live POST p50 {percentile(posts, 50):.0f} ms, p95 {figures['post_p95']:.0f} ms; final utterances POST→event p95 {figures['final_p95']:.0f} ms")
     print(f"live: POST→event p50={figures['p50']:.0f}ms p95={figures['p95']:.0f}ms p99={figures['p99']:.0f}ms")
+    if errors:
+        kinds: dict = {}
+        for error in errors:
+            kinds[error] = kinds.get(error, 0) + 1
+        print("live errors: " + ", ".join(f"{n}× {k}" for k, n in sorted(kinds.items())))
     return figures
 
 

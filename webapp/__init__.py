@@ -58,7 +58,11 @@ def _warm(engine: KnowledgeBase) -> None:
     """The model and the index, then the adherence matcher's reference embeddings (live calls' first agent line)."""
     engine.warm()
     if engine.ready:
-        live.said_disclosures(engine, "预热")
+        engine.ready = False  # /healthz says ready once the matcher is warm too (hundreds of embeddings)
+        try:
+            live.said_disclosures(engine, "预热")
+        finally:
+            engine.ready = True
 
 
 def create_app(config: dict | None = None) -> Flask:
