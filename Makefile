@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint setup bench bench-cluster esun rules soak clean
+.PHONY: run test lint setup bench bench-cluster bench-live esun rules adherence soak clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ lint: $(DEV_STAMP)
 bench-cluster: $(DEV_STAMP)
 	$(PY) bench/cluster.py
 
+# Live calls: utterance POST → event on the agent's SSE stream for LIVE_CALLS concurrent calls on gunicorn with the
+# production config (webapp/gunicorn.conf.py); LIVE_SECONDS long (keep it short on a shared machine).
+LIVE_CALLS ?= 50
+LIVE_SECONDS ?= 60
+bench-live: $(DEV_STAMP)
+	$(PY) bench/live.py --calls $(LIVE_CALLS) --seconds $(LIVE_SECONDS)
+
 esun: $(DEV_STAMP)
 	$(PY) bench/esun.py
 
@@ -45,6 +52,11 @@ esun: $(DEV_STAMP)
 RULES_SPLIT ?= test
 rules: $(DEV_STAMP)
 	$(PY) bench/rules.py --split $(RULES_SPLIT)
+
+# Disclosures the agent said: held-out agent lines and near-misses (test split); ADHERENCE_SPLIT=tuning for tuning.
+ADHERENCE_SPLIT ?= test
+adherence: $(DEV_STAMP)
+	$(PY) bench/adherence.py --split $(ADHERENCE_SPLIT)
 
 bench: $(DEV_STAMP)
 	$(PY) bench/run_all.py

@@ -46,7 +46,8 @@ def rule_record(version_number: int, article: Article) -> dict:
     return {"id": article.id, "type": article.type, "title": article.title, "version": version_number,
             "aliases": article.aliases, "triggers": article.triggers,
             "triggers_normalized": [normalize(t) for t in article.triggers], "examples": article.examples,
-            "counter_examples": article.counter_examples, "say": article.say, "steps": article.steps,
+            "counter_examples": article.counter_examples, "say": article.say, "said_examples": article.said_examples,
+            "said_facts": article.said_facts, "said_not": article.said_not, "steps": article.steps,
             "timer": article.timer, "body_html": render_markdown(article.body)}
 
 

@@ -70,6 +70,11 @@ class Article:
     requires: list[str] = field(default_factory=list)  # answers: rule ids an answer from this article brings along
     questions: list[str] = field(default_factory=list)  # answers: how agents ask about it (teaches rules the ordinary)
     say: str = ""
+    # disclosures, for detecting that the agent said it (kb/adherence.py): how agents say it, its key facts (each a
+    # phrase or alternatives separated by 「|」), and phrases that say the opposite
+    said_examples: list[str] = field(default_factory=list)
+    said_facts: list[str] = field(default_factory=list)
+    said_not: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     timer: dict | None = None
 
@@ -93,6 +98,9 @@ class Article:
                 data["counter_examples"] = self.counter_examples
             if self.type == "disclosure":
                 data["say"] = self.say
+                for name in SAID_FIELDS:
+                    if getattr(self, name):
+                        data[name] = getattr(self, name)
             else:
                 data["steps"] = self.steps
                 if self.timer:
@@ -120,6 +128,8 @@ def _field_line(front_lines: list[str], name: str) -> int | None:
 
 # Bidirectional overrides and isolates can make a tag or title display as something other than what it says.
 _BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Disclosure front matter that tells kb/adherence.py how the agent says it (optional lists of strings).
+SAID_FIELDS = ("said_examples", "said_facts", "said_not")
 _MULTILINE_FIELDS = ("say", "steps")
 
 
@@ -226,6 +236,11 @@ def parse_article(text: str | bytes, path: str = "<text>") -> Article:
         article.counter_examples = _string_list(meta, "counter_examples", False, err)
         if article_type == "disclosure":
             article.say = required_str("say")
+            for name in SAID_FIELDS:
+                setattr(article, name, _string_list(meta, name, False, err))
+            for fact in article.said_facts:
+                if any(not p.strip() for p in fact.split("|")):
+                    raise err("said_facts", f"{fact!r} has an empty alternative: separate phrases by a single '|'")
         else:
             article.steps = _string_list(meta, "steps", True, err)
             article.timer = _parse_timer(meta.get("timer"), err)
@@ -318,5 +333,6 @@ def article_from_meta(meta: dict, body: str) -> Article:
         triggers=list(meta.get("triggers") or []), examples=list(meta.get("examples") or []),
         counter_examples=list(meta.get("counter_examples") or []), requires=list(meta.get("requires") or []),
         questions=list(meta.get("questions") or []),
-        say=meta.get("say") or "", steps=list(meta.get("steps") or []), timer=meta.get("timer"),
+        say=meta.get("say") or "", said_examples=list(meta.get("said_examples") or []),
+        said_facts=list(meta.get("said_facts") or []), said_not=list(meta.get("said_not") or []), steps=list(meta.get("steps") or []), timer=meta.get("timer"),
     )

@@ -153,9 +153,27 @@ def _dismissal(item: dict, where: str) -> dict:
     return {"dismissed": dismissed, "dismiss_reason": reason.strip(), "dismissed_at": at}
 
 
+TICKED_BY = ("", "hand", "speech")
+
+
 def _disclosure(item: dict, where: str) -> dict:
+    """``ticked_by`` says whether the agent ticked it by hand or the live transcript did (``speech``: the agent's
+    utterance ``said_text`` at ``said_offset_ms`` matched the words to say with ``said_score``)."""
+    ticked_by = item.get("ticked_by") or ""
+    if ticked_by not in TICKED_BY:
+        raise CallDataError(f"{where}.ticked_by", "must be \"hand\" or \"speech\"")
+    said_score = item.get("said_score")
+    if said_score is not None and (isinstance(said_score, bool) or not isinstance(said_score, (int, float))
+                                   or not 0 <= said_score <= 1):
+        raise CallDataError(f"{where}.said_score", "must be a number from 0 to 1")
+    said_offset = item.get("said_offset_ms")
+    if said_offset is not None and (isinstance(said_offset, bool) or not isinstance(said_offset, int)
+                                    or not 0 <= said_offset <= MAX_CALL_SECONDS * 1000):
+        raise CallDataError(f"{where}.said_offset_ms", "must be a whole number of milliseconds into the call")
     return {**_rule(item, where), "ticked": _bool(item.get("ticked"), f"{where}.ticked"),
-            "ticked_at": _seconds(item.get("ticked_at"), f"{where}.ticked_at")}
+            "ticked_at": _seconds(item.get("ticked_at"), f"{where}.ticked_at"), "ticked_by": ticked_by,
+            "said_text": _text(item.get("said_text"), f"{where}.said_text", MAX_TEXT),
+            "said_score": said_score, "said_offset_ms": said_offset}
 
 
 def _escalation(item: dict, where: str) -> dict:
@@ -199,6 +217,7 @@ def parse_call_report(payload) -> CallReport:
         "disclosures_ticked": [d["id"] for d in disclosures if d["ticked"]],
         "escalations": escalations,
         "unticked_confirmed": _bool(payload.get("unticked_confirmed"), "unticked_confirmed", default=False),
+        "live_call_ref": _text(payload.get("live_call_ref"), "live_call_ref", ID_MAX) or None,
     }
     return CallReport(client_id, started_at, ended_at, round(duration), round(wait), data)
 

@@ -128,6 +128,42 @@ def cmd_db(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_token(args, settings: Settings) -> int:
+    """Integration API tokens (``kb/tokens.py``): the token is printed once, on stdout, at creation."""
+    from .tokens import TokenError, create_token, list_tokens, revoke_token
+    db = _db(settings)
+    try:
+        with db.session() as s:
+            if args.action == "create":
+                row, token = create_token(s, args.name, args.role)
+                print(f"created token {row.name!r} (role {row.role}); it is shown only now:", file=sys.stderr)
+                print(token)
+            elif args.action == "revoke":
+                revoke_token(s, args.name)
+                print(f"revoked token {args.name!r}", file=sys.stderr)
+            else:
+                for row in list_tokens(s):
+                    state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+                    used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+                    print(f"{row.name}\t{row.role}\t{state}\tcreated {row.created_at:%Y-%m-%d %H:%M}\tused {used}")
+    except TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_replay(args, settings: Settings) -> int:
+    from .replay import ReplayError, replay_file
+    try:
+        summary = replay_file(Path(args.path), args.url, args.token, speed=args.speed, agent=args.agent,
+                              call_ref=args.call_ref, end=not args.no_end)
+    except ReplayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary, file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kb", description="Agent-assist knowledge base")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,9 +195,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("upgrade", "current", "history"))
     p.add_argument("revision", nargs="?", default="head", help="upgrade target (default: head)")
     p.set_defaults(func=cmd_db)
+    p = sub.add_parser("token", help="API tokens for integrations (create prints the token once)")
+    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument("name", nargs="?", help="the integration account's name (create, revoke)")
+    p.add_argument("--role", default="integration", help="what the token may do (integration: post live calls)")
+    p.set_defaults(func=cmd_token)
+    p = sub.add_parser("replay", help="post a recorded call (JSON lines) to the live API with its timing")
+    p.add_argument("path", help="a .jsonl file, one utterance per line (docs/interfaces.md)")
+    p.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:5000")
+    p.add_argument("--token", required=True, help="an integration token (python -m kb token create NAME)")
+    p.add_argument("--speed", type=float, default=1.0, help="2 = twice as fast; 0 = no waiting")
+    p.add_argument("--agent", help="bind the call to this agent instead of the file's")
+    p.add_argument("--call-ref", help="use this call_ref instead of the file's (replay the same call again)")
+    p.add_argument("--no-end", action="store_true", help="do not end the call after the last utterance")
+    p.set_defaults(func=cmd_replay)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "token" and args.action != "list" and not args.name:
+        parser.error(f"token {args.action} needs the token's name")
     return args.func(args, Settings.from_env())

@@ -21,7 +21,8 @@ from .models import ArticleDraft, utcnow
 
 #: Every form field, in form order. ``timer_clock`` + ``timer_seconds`` make up the ``timer`` mapping.
 FIELDS = ("id", "title", "type", "tags", "aliases", "owner", "review_by", "sources", "requires", "questions",
-          "triggers", "examples", "counter_examples", "say", "steps", "timer_clock", "timer_seconds", "body")
+          "triggers", "examples", "counter_examples", "say", "said_examples", "said_facts", "said_not", "steps",
+          "timer_clock", "timer_seconds", "body")
 #: Typed in one line, separated by commas (ASCII or Chinese; not 、, which phrases use inside themselves). The other
 #: lists (sources, requires, questions, triggers, examples, counter_examples, steps) are typed one item per line.
 INLINE_LISTS = ("tags", "aliases")
@@ -29,7 +30,7 @@ _INLINE_SPLIT = re.compile(r"[,，\n]")
 #: Valid stand-ins used to look past one error and find the next (see :func:`validate`).
 _PLACEHOLDERS = {"id": "placeholder-id", "title": "标题", "type": "procedure", "tags": [], "aliases": [],
                  "owner": "", "review_by": None, "sources": [], "requires": [], "questions": [], "triggers": ["x"], "examples": ["x"],
-                 "counter_examples": [], "say": "x", "steps": ["x"], "timer": None}
+                 "counter_examples": [], "say": "x", "said_examples": [], "said_facts": [], "said_not": [], "steps": ["x"], "timer": None}
 
 
 def empty_fields(article_type: str = "procedure") -> dict[str, str]:
@@ -56,7 +57,9 @@ def fields_from_article(article: Article) -> dict[str, str]:
         "review_by": article.review_by.isoformat() if article.review_by else "",
         "sources": "\n".join(article.sources), "triggers": "\n".join(article.triggers),
         "examples": "\n".join(article.examples), "counter_examples": "\n".join(article.counter_examples),
-        "requires": "\n".join(article.requires), "questions": "\n".join(article.questions), "say": article.say, "steps": "\n".join(article.steps),
+        "requires": "\n".join(article.requires), "questions": "\n".join(article.questions), "say": article.say,
+        "said_examples": "\n".join(article.said_examples), "said_facts": "\n".join(article.said_facts),
+        "said_not": "\n".join(article.said_not), "steps": "\n".join(article.steps),
         "timer_clock": timer.get("clock", ""), "timer_seconds": str(timer.get("after_seconds", "")),
         "body": article.body,
     }
@@ -93,6 +96,10 @@ def front_matter(fields: dict[str, str]) -> dict:
                 meta[name] = items
         if kind == "disclosure" and fields["say"].strip():
             meta["say"] = fields["say"].strip()
+        if kind == "disclosure":
+            for name in ("said_examples", "said_facts", "said_not"):
+                if items := _items(fields[name], inline=False):
+                    meta[name] = items
         if kind == "escalation":
             if items := _items(fields["steps"], inline=False):
                 meta["steps"] = items

@@ -192,3 +192,61 @@ class RateLimitCount(Base):
     slot: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     count: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class ApiToken(Base):
+    """A token an integration (the telephony's speech recogniser) sends as ``Authorization: Bearer``.
+
+    Only the SHA-256 of the token is kept: the token itself is shown once, when it is created (``python -m kb
+    token create``). ``role`` is what the token may do (``integration``: post live transcripts, nothing else).
+    """
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    role: Mapped[str] = mapped_column(String(20), default="integration")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class LiveCall(Base):
+    """A call the integration streams a transcript for, bound to the agent who takes it (``kb/live.py``)."""
+
+    __tablename__ = "live_calls"
+    call_ref: Mapped[str] = mapped_column(String(80), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(80), index=True)
+    source: Mapped[str] = mapped_column(String(80), default="")
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class LiveUtterance(Base):
+    """One recognised utterance of a live call. (call, speaker, offset) is its identity: a retried or duplicated
+    delivery finds the stored row through the unique constraint; a partial result is replaced by its final one."""
+
+    __tablename__ = "live_utterances"
+    __table_args__ = (UniqueConstraint("call_ref", "speaker", "offset_ms"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_ref: Mapped[str] = mapped_column(ForeignKey("live_calls.call_ref"), index=True)
+    speaker: Mapped[str] = mapped_column(String(10))
+    offset_ms: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(String(2000))
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LiveEvent(Base):
+    """What the agent's sidebar is pushed, in order: a transcript line (partial or final, with the suggestions and
+    the disclosures said that a final one brought) or the end of the call. The id is the SSE event id: inserts are
+    serialised (``kb/live.py``), so ids are committed in order and a stream resumes after the last id it sent."""
+
+    __tablename__ = "live_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent: Mapped[str] = mapped_column(String(80), index=True)
+    call_ref: Mapped[str] = mapped_column(String(80), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict] = mapped_column(JSON)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -9,6 +9,7 @@ from flask import Flask, jsonify, redirect, url_for
 
 import kb.training  # noqa: F401  (registers the training tables on the models' metadata)
 from indexer.follower import IndexFollower
+from kb import live
 from kb.articles import TYPE_LABELS
 from kb.config import Settings
 from kb.db import Database
@@ -53,6 +54,17 @@ def _follow_index(app: Flask, db: Database) -> None:
                 start()
 
 
+def _warm(engine: KnowledgeBase) -> None:
+    """The model and the index, then the adherence matcher's reference embeddings (live calls' first agent line)."""
+    engine.warm()
+    if engine.ready:
+        engine.ready = False  # /healthz says ready once the matcher is warm too (hundreds of embeddings)
+        try:
+            live.said_disclosures(engine, "预热")
+        finally:
+            engine.ready = True
+
+
 def create_app(config: dict | None = None) -> Flask:
     config = dict(config or {})
     settings = config.pop("SETTINGS", None) or Settings.from_env()
@@ -82,9 +94,11 @@ def create_app(config: dict | None = None) -> Flask:
     from .agent import bp as agent_bp
     from .api import bp as api_bp
     from .editor import bp as editor_bp
+    from .live import bp as live_bp
+    from .qa import bp as qa_bp
     from .search_page import bp as search_bp
     from .training import bp as training_bp
-    for blueprint in (auth.bp, api_bp, search_bp, agent_bp, training_bp, editor_bp):
+    for blueprint in (auth.bp, api_bp, live_bp, search_bp, agent_bp, training_bp, qa_bp, editor_bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["view_functions"] = app.view_functions  # the nav shows only pages that exist
     app.jinja_env.globals["type_labels"] = TYPE_LABELS
@@ -93,7 +107,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     if app.config.get("WARM_UP", not app.testing):
         # Load the model and the index now, not on the first agent's keystroke (that takes seconds).
-        threading.Thread(target=app.extensions["kb.engine"].warm, name="warm-up", daemon=True).start()
+        threading.Thread(target=_warm, args=(app.extensions["kb.engine"],), name="warm-up", daemon=True).start()
 
     @app.get("/")
     def index():

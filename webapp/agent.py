@@ -9,6 +9,8 @@ from flask import Blueprint, abort, jsonify, render_template, url_for
 
 from kb.articles import TYPE_LABELS
 from kb.calls import CallDataError, parse_call_report, save_call, save_feedback
+from kb.live import checklist_for_record, live_record
+from kb.live import end_call as end_live_call
 from kb.models import ArticleRecord
 from kb.render import render_markdown
 from kb.store import version_article
@@ -25,7 +27,8 @@ bp = Blueprint("agent", __name__, url_prefix="/agent")
 def sidebar():
     urls = {"suggest": url_for("api.suggest"), "feedback": url_for("agent.feedback"),
             "calls": url_for("agent.calls"), "article": url_for("agent.article", article_id="ARTICLE_ID"),
-            "search": url_for("search.page"), "login": url_for("auth.login", next=url_for("agent.sidebar"))}
+            "search": url_for("search.page"), "live": url_for("live.stream"),
+            "login": url_for("auth.login", next=url_for("agent.sidebar"))}
     return render_template("agent/sidebar.html", urls=urls)
 
 
@@ -64,6 +67,17 @@ def calls():
         report = parse_call_report(json_body())
     except CallDataError as exc:
         abort(400, description=str(exc))
+    agent = current_user()["username"]
+    ref = report.data["live_call_ref"]
+    if ref:
+        # the agent finished the call: a reloaded page must not pick it up again
+        call, _ = end_live_call(get_db(), ref, agent)
+        if call is None:
+            abort(400, description=f"live_call_ref: no live call {ref!r} of agent {agent!r}")
+        # the live call's transcript, suggestions, rules fired and disclosures said, as the server stored them
+        with get_db().session() as s:
+            report.data["live"] = live_record(s, ref, agent)
+        report.data["required"], report.data["said"] = checklist_for_record(report.data, report.data["live"])
     with get_db().session() as s:
-        record, created = save_call(s, current_user()["username"], report)
+        record, created = save_call(s, agent, report)
         return jsonify(id=record.id, created=created), 201 if created else 200

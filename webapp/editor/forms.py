@@ -14,7 +14,8 @@ REVIEW_LABELS = {"overdue": "已过复核期", "due_soon": "即将到期", "ok":
 FIELD_LABELS = {"id": "ID", "title": "标题", "type": "类型", "tags": "标签", "aliases": "别名", "owner": "负责团队",
                 "review_by": "复核日期", "sources": "依据来源", "requires": "随答案提示的规则", "questions": "常见问法", "triggers": "触发词",
                 "examples": "示例说法", "counter_examples": "反例（不应触发的说法）",
-                "say": "须告知话术", "steps": "升级步骤", "timer": "计时触发", "body": "正文"}
+                "say": "须告知话术", "said_examples": "坐席说法示例",
+                "said_facts": "话术要点", "said_not": "相反说法", "steps": "升级步骤", "timer": "计时触发", "body": "正文"}
 CLOCK_LABELS = {"wait": "客户等待时长", "call": "通话时长"}
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 

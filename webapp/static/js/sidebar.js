@@ -59,6 +59,7 @@
       chipEsc: byId('chip-esc'), chipDisc: byId('chip-disc'),
       history: byId('history'), historyCount: byId('history-count'), historyList: byId('history-list'),
       dialog: byId('end-dialog'), endList: byId('end-list'), endBack: byId('end-back'), endAnyway: byId('end-anyway'),
+      livePanel: byId('live'), liveList: byId('live-list'), liveRef: byId('live-ref'),
       tplAnswer: byId('tpl-answer'), tplEscalation: byId('tpl-escalation'), tplDisclosure: byId('tpl-disclosure'),
     };
 
@@ -70,6 +71,7 @@
     let pending = [];    // answer requests in flight, each {request, text, log}
     let debounceTimer = null, settleTimer = null, pollInflight = false;
     let failures = 0, retryTimer = null, flushing = false;
+    let lastKeyAt = 0;   // when the agent last typed: live answers do not replace what they are typing
 
     /* ---- persistence ------------------------------------------------------------------------------------------ */
 
@@ -108,6 +110,7 @@
       renderCall();
       renderRules();
       renderHistory();
+      renderTranscript();
       flushOutbox();
     });
 
@@ -208,6 +211,7 @@
     /* ---- suggestions ------------------------------------------------------------------------------------------ */
 
     function onType() {
+      lastKeyAt = Date.now();
       clearTimeout(debounceTimer);
       clearTimeout(settleTimer);
       debounceTimer = setTimeout(function () { requestAnswers(false); }, DEBOUNCE_MS);
@@ -525,18 +529,19 @@
 
     /* Add the prompts a settled text (or a clock re-check, raisedBy '') fired; each keeps the text that raised it,
      * so a prompt the agent dismisses can be traced back to its wording in content health. */
-    function mergeRules(result, raisedBy) {
+    function mergeRules(result, raisedBy, live) {
       if (!call) return;
-      if (raisedBy && supersedes(call.lastSettled || '', raisedBy)) return;  // a longer settled text already answered
-      if (raisedBy) call.lastSettled = raisedBy;
-      const withdrawn = raisedBy ? withdrawUnsupported(result, raisedBy) : false;
+      // a live utterance is whole when it counts (final), so the prefix logic of typing does not apply to it
+      if (!live && raisedBy && supersedes(call.lastSettled || '', raisedBy)) return;  // a longer settled text answered
+      if (!live && raisedBy) call.lastSettled = raisedBy;
+      const withdrawn = !live && raisedBy ? withdrawUnsupported(result, raisedBy) : false;
       let added = [];
       const fresh = { text: raisedBy, fired_at: Math.floor(callSeconds()), dismissed: false, dismiss_reason: '',
         dismissed_at: null };
       (result.disclosures || []).forEach(function (d) {
         if (call.disclosures.some(function (x) { return x.id === d.id; })) return;
         call.disclosures.push(Object.assign({ id: d.id, title: d.title, say: d.text, reason: d.reason, how: d.how,
-          ticked: false, ticked_at: null }, fresh));
+          ticked: false, ticked_at: null, ticked_by: '' }, fresh));
         added.push('须告知：' + d.title);
       });
       (result.escalations || []).forEach(function (e) {
@@ -639,7 +644,14 @@
 
       syncList(el.discList, disclosures, buildDisclosure, function (li, d) {
         li.classList.toggle('ticked', d.ticked);
+        li.classList.toggle('said-ticked', d.ticked && d.ticked_by === 'speech');
         li.querySelector('.disc-check').checked = d.ticked;
+        const said = li.querySelector('.said');
+        said.hidden = !(d.ticked && d.said);
+        if (d.ticked && d.said) {
+          said.textContent = '已说（' + formatClock(d.said.offset_ms / 1000) + '，匹配度 ' +
+            d.said.score.toFixed(2) + '）：「' + d.said.text + '」';
+        }
         renderDismissal(li, d);
       });
       const required = disclosures.filter(function (d) { return !d.dismissed; });
@@ -660,6 +672,8 @@
       if (!d) return;
       d.ticked = ticked;
       d.ticked_at = ticked ? Math.floor(callSeconds()) : null;
+      d.ticked_by = ticked ? 'hand' : '';
+      if (!ticked) { d.handUnticked = true; d.said = null; }  // the agent's word beats the matcher's: no re-tick
       save();
       renderRules();
     }
@@ -816,19 +830,25 @@
         duration_seconds: duration, wait_seconds: Math.min(Math.floor(call.waitMs / 1000), duration),
         texts: call.texts, answers_shown: call.shown, answers_opened: call.opened, feedback: call.feedback,
         disclosures: call.disclosures.map(function (d) {
-          return Object.assign(firedRecord(d), { ticked: d.ticked, ticked_at: d.ticked_at });
+          return Object.assign(firedRecord(d), { ticked: d.ticked, ticked_at: d.ticked_at,
+            ticked_by: d.ticked ? (d.ticked_by || 'hand') : '',
+            said_text: d.ticked && d.said ? d.said.text.slice(0, 2000) : '',
+            said_score: d.ticked && d.said ? d.said.score : null,
+            said_offset_ms: d.ticked && d.said ? d.said.offset_ms : null });
         }),
         escalations: call.escalations.map(function (e) {
           return Object.assign(firedRecord(e), { handled: e.handled });
         }),
         unticked_confirmed: confirmedUnticked,
       };
+      if (call.liveRef) record.live_call_ref = call.liveRef;
       call = null;
       el.query.value = '';
       clearAnswers();
       renderCall();
       renderRules();
       renderHistory();
+      renderTranscript();
       enqueue('call', urls.calls, record);
       setNotice('通话已结束，正在保存通话记录…');
       el.query.focus();
@@ -864,6 +884,121 @@
     el.endBack.addEventListener('click', function () { el.dialog.close(); });
     el.endAnyway.addEventListener('click', function () { el.dialog.close(); finishCall(true); });
     el.dialog.addEventListener('close', function () { el.query.focus(); });
+
+    /* ---- live call: the transcript pushed by the server (Server-Sent Events) ---------------------------------- */
+
+    /* The telephony integration posts the call's transcript (docs/interfaces.md); the server pushes each change to
+     * the sidebar of the agent the call is bound to. A final customer utterance brings the same suggestions typing
+     * would (answers, disclosures, escalations); a final agent utterance brings the rules it fires and the
+     * disclosures it said, which tick themselves. EventSource reconnects by itself and sends the last event id, so
+     * a dropped connection or the server's periodic end of the stream loses no line. */
+    let stream = null;
+
+    function openStream() {
+      if (!urls.live || !window.EventSource) return;
+      const after = call && call.liveLastId ? '?after=' + call.liveLastId : '';
+      stream = new EventSource(urls.live + after);
+      stream.addEventListener('utterance', function (event) { onLiveEvent(event, onUtterance); });
+      stream.addEventListener('end', function (event) { onLiveEvent(event, onLiveEnd); });
+      stream.addEventListener('open', function () { root.dataset.live = 'open'; });
+      stream.addEventListener('error', function () { root.dataset.live = 'reconnecting'; });
+    }
+
+    function onLiveEvent(event, handle) {
+      const id = Number(event.lastEventId);
+      let data;
+      try { data = JSON.parse(event.data); } catch (err) { return; }
+      if (call && call.liveRef === data.call_ref && id <= (call.liveLastId || 0)) return;  // seen (other tab, replay)
+      handle(data);
+      if (call && call.liveRef === data.call_ref) { call.liveLastId = id; save(); }
+    }
+
+    function bindLiveCall(ref) {
+      if (call && call.liveRef && call.liveRef !== ref) finishCall(false);  // the previous live call is over
+      if (!call) startCall();
+      if (!call.liveRef) {
+        call.liveRef = ref;
+        call.transcript = [];
+        save();
+      }
+    }
+
+    function onUtterance(data) {
+      const u = data.utterance;
+      if (!u) return;
+      bindLiveCall(data.call_ref);
+      const key = u.speaker + ':' + u.offset_ms;
+      const line = { key: key, speaker: u.speaker, text: u.text, offset_ms: u.offset_ms, final: u.final };
+      const index = call.transcript.findIndex(function (x) { return x.key === key; });
+      if (index >= 0) { if (!call.transcript[index].final) call.transcript[index] = line; }
+      else call.transcript.push(line);
+      call.transcript.sort(function (a, b) { return a.offset_ms - b.offset_ms || (a.speaker < b.speaker ? -1 : 1); });
+      save();
+      renderTranscript();
+      if (!u.final) return;
+      const result = data.suggestions;
+      if (result) {
+        if (u.speaker === 'customer') {
+          keepShown(u.text, result.answers || []);
+          if (Date.now() - lastKeyAt > 5000) {  // the agent is not typing: show what the customer's words bring
+            shownSeq = ++seq;
+            showAnswers(u.text, result.answers || []);
+          }
+        }
+        mergeRules(result, u.text, true);
+      }
+      // the server matched the agent's words against the disclosures required so far (and any they fired)
+      (data.said || []).forEach(function (match) {
+        const said = { text: u.text, part: match.text, score: match.score, offset_ms: u.offset_ms };
+        const d = call.disclosures.find(function (x) { return x.id === match.rule_id; });
+        if (d) tickSaid(d, said);
+      });
+      save();
+      renderRules();
+    }
+
+    /* The agent's own words said this disclosure: tick it, keeping which utterance did and with what score. */
+    function tickSaid(d, said) {
+      if (d.ticked || d.dismissed || d.handUnticked) return;
+      d.ticked = true;
+      d.ticked_at = Math.floor(said.offset_ms / 1000);
+      d.ticked_by = 'speech';
+      d.said = said;
+      setNotice('已自动勾选：' + d.title);
+    }
+
+    function onLiveEnd(data) {
+      if (!call || call.liveRef !== data.call_ref) return;
+      call.liveEnded = true;
+      save();
+      setNotice('通话已挂断，请确认须告知事项后结束通话。');
+      requestEnd();
+    }
+
+    function renderTranscript() {
+      const lines = call && call.transcript ? call.transcript : [];
+      el.livePanel.hidden = !(call && call.liveRef);
+      el.liveRef.textContent = call && call.liveRef ? call.liveRef : '';
+      el.liveList.replaceChildren();
+      lines.forEach(function (line) {
+        const li = document.createElement('li');
+        li.className = 'live-line ' + line.speaker + (line.final ? '' : ' partial');
+        li.dataset.speaker = line.speaker;
+        li.dataset.offset = String(line.offset_ms);
+        const who = document.createElement('span');
+        who.className = 'who';
+        who.textContent = line.speaker === 'customer' ? '客户' : '坐席';
+        const text = document.createElement('span');
+        text.className = 'text';
+        text.textContent = line.text;
+        const at = document.createElement('span');
+        at.className = 'at';
+        at.textContent = formatClock(line.offset_ms / 1000);
+        li.append(who, text, at);
+        el.liveList.appendChild(li);
+      });
+      el.liveList.scrollTop = el.liveList.scrollHeight;
+    }
 
     /* ---- uploads (call records, feedback): kept until the server accepts them --------------------------------- */
 
@@ -974,6 +1109,8 @@
     renderRules();
     renderHistory();
     renderAnswers();
+    renderTranscript();
+    openStream();
     setInterval(function () { if (call) renderCall(); }, 1000);
     setInterval(function () { if (call && !retryTimer) poll(false); }, POLL_MS);
     if (call) { poll(false); recheck(); }

@@ -1,0 +1,238 @@
+"""Did the agent say a required disclosure? Matching an agent's (or the speech recogniser's) line to a rule's `say`.
+
+Agents paraphrase the `say` text, spread it over two sentences, shorten it, say it colloquially; a recogniser's
+transcript has no punctuation and homophone slips. A near-miss must not tick: the opposite (「这个是保本的」), the
+topic without the obligation (「理财收益挺好的」), a question to the customer, a negation. So a line says a
+disclosure when, in its statements (questions dropped),
+- its meaning is close to the `say` text, one of its clauses or one of the rule's `said_examples` (e5 similarity of
+  single sentences and of two adjacent sentences), and
+- it states the rule's key facts (`said_facts`: each fact a set of alternative phrases, matched like trigger
+  phrases: with words in between and by sound, not right after a negation), and
+- it says none of the rule's `said_not` phrases: the opposite (「保本」「稳赚」 … unless negated: 「不保本」 is fine) or
+  another product's words (「基金」 for the wealth-product disclosure).
+The weights and the threshold were chosen on the tuning split of bench/adherence_eval (``python bench/adherence.py
+--split tuning --sweep``), never on the test split the figures come from.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from .normalize import normalize
+from .triggers import Trigger, compile_triggers, syllables_of
+
+# Cosine similarities of e5 crowd into 0.75-0.95; this range is stretched onto [0, 1].
+SIM_FLOOR, SIM_CEIL = 0.75, 0.95
+# How much the meaning counts against the key facts (when the rule names facts).
+SIM_WEIGHT = 0.6
+# A disclosure is said at or above this score.
+SAID_THRESHOLD = 0.7
+# See MatchParams.rival_margin.
+RIVAL_MARGIN = 0.02
+# Sentences: split at sentence ends (and at line breaks); clauses of the `say` text at any punctuation.
+_CLAUSE_END = re.compile(r"[，,。！？!?；;：:\n]+")
+_QUESTION_END = re.compile(r"(?:[?？]|[吗么嘛呢][\s，,。.!！~～]*)$")
+MIN_CLAUSE_CHARS = 4
+
+
+@dataclass
+class SaidDisclosure:
+    rule_id: str
+    score: float   # in [0, 1]; at or above SAID_THRESHOLD it counts as said
+    text: str      # the part of the utterance that said it
+
+
+_SENTENCE = re.compile(r"([^。！？!?；;\n]+)([。！？!?；;\n]*)")
+
+
+def is_question(sentence: str, end: str = "") -> bool:
+    """A question to the customer (「您做过风险测评吗」) asks about the obligation rather than fulfilling it."""
+    return bool(_QUESTION_END.search(sentence + end[:1]))
+
+
+def statements(normalized: str) -> list[str]:
+    """The utterance's sentences that are not questions (the punctuation that ended each one decides too); a
+    transcript without punctuation is one sentence."""
+    out = []
+    for match in _SENTENCE.finditer(normalized):
+        sentence = match.group(1).strip(" ，,、")
+        if sentence and not is_question(sentence, match.group(2)):
+            out.append(sentence)
+    return out
+
+
+def windows(parts: list[str]) -> list[str]:
+    """Each statement and each two adjacent statements joined: agents split a disclosure over two sentences."""
+    out = list(parts)
+    out += [f"{a}，{b}" for a, b in zip(parts, parts[1:])]
+    return out
+
+
+def references(rule: dict) -> list[str]:
+    """What a rule's disclosure sounds like: the `say` text, its clauses and the rule's `said_examples`."""
+    say = normalize(rule.get("say") or "")
+    clauses = [c for c in (c.strip() for c in _CLAUSE_END.split(say)) if len(c) >= MIN_CLAUSE_CHARS]
+    refs = [say, *clauses, *(normalize(t) for t in rule.get("said_examples") or [])]
+    return [r for r in dict.fromkeys(refs) if r]
+
+
+# A negation right before a phrase, up to two characters between (「不用做测评」「不一定能保本」「非保本」).
+_NEGATION = re.compile(r"(?:没有|没|不是|不会|不要|不用|不能|不需要|无需|不必|不一定|并非|非|无|未|别|不)"
+                       r"[^，,。；;！？!?\s]{0,2}$")
+_NEGATION_CHARS = re.compile(r"[不没非未别无]")
+
+
+def negated(text: str, start: int) -> bool:
+    """True when the words right before ``start`` negate what follows. Wider than kb/triggers.py's (which guards
+    customers' words): agents negate obligations with 不用/不需要/非 and a verb in between (「不用做测评」)."""
+    return bool(_NEGATION.search(text[max(0, start - 6):start]))
+
+
+def _stated_at(trigger: Trigger, text: str, syllables) -> tuple[int, int, bool] | None:
+    """Where ``text`` says the phrase (start, end) and whether that is negated: by a negation right before it, or
+    by one slipped between its words (「跟存款不一样」 is a gapped 「跟存款一样」 and says the opposite)."""
+    found = trigger.find(text, syllables)
+    if found is None:
+        return None
+    start, match = found
+    inserted = len(_NEGATION_CHARS.findall(match.found)) > len(_NEGATION_CHARS.findall(trigger.phrase))
+    return start, start + len(match.found), inserted or negated(text, start)
+
+
+def _says_any(triggers: tuple[Trigger, ...], text: str) -> bool:
+    """Any of the phrases stated and not negated; a phrase inside a negated longer one is negated too (「测评」 in
+    「不需要做风险测评」)."""
+    syllables = syllables_of(text)
+    spans = [s for s in (_stated_at(t, text, syllables) for t in triggers) if s is not None]
+    negated_spans = [(a, b) for a, b, neg in spans if neg]
+    return any(not neg and not any(na <= a and b <= nb for na, nb in negated_spans) for a, b, neg in spans)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One key fact of a disclosure: any of its phrases, stated (not negated)."""
+    phrases: tuple[Trigger, ...]
+
+    def stated(self, text: str) -> bool:
+        return _says_any(self.phrases, text)
+
+
+def facts_of(rule: dict) -> list[Fact]:
+    """The rule's `said_facts`: each entry a phrase or several alternatives separated by 「|」."""
+    facts = []
+    for entry in rule.get("said_facts") or []:
+        phrases = compile_triggers(tuple(normalize(p) for p in str(entry).split("|") if p.strip()))
+        if phrases:
+            facts.append(Fact(phrases))
+    return facts
+
+
+def contradicts(rule: dict, text: str) -> bool:
+    """The line says the opposite of the disclosure (「保本」 not negated, 「稳赚」) or is about another product
+    (「基金」 for the wealth-product disclosure): the rule's `said_not` phrases."""
+    return any(_says_any((trigger,), text)
+               for trigger in compile_triggers(tuple(normalize(p) for p in rule.get("said_not") or [])))
+
+
+class _ReferenceVectors:
+    """Embeddings of the rules' reference texts, per model (few: a dozen per rule), computed once."""
+
+    def __init__(self):
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def get(self, encoder, texts: list[str]) -> np.ndarray:
+        missing = [t for t in texts if (encoder.model_id, t) not in self._vectors]
+        if missing:
+            vectors = encoder.encode_queries(missing)
+            with self._lock:
+                for text, vector in zip(missing, vectors):
+                    self._vectors[(encoder.model_id, text)] = vector
+        return np.stack([self._vectors[(encoder.model_id, t)] for t in texts])
+
+
+_REFERENCES = _ReferenceVectors()
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """How meaning and key facts combine into a score, and the score that counts as said."""
+    sim_floor: float = SIM_FLOOR
+    sim_ceil: float = SIM_CEIL
+    sim_weight: float = SIM_WEIGHT
+    threshold: float = SAID_THRESHOLD
+    # A window that says two disclosures equally well is credited to both; one whose meaning is this much further
+    # from a rule than from a rival that also passes is credited to the rival only (fund risk vs wealth product).
+    rival_margin: float = RIVAL_MARGIN
+
+    def score(self, similarity: float, coverage: float | None) -> float:
+        meaning = min(1.0, max(0.0, (similarity - self.sim_floor) / (self.sim_ceil - self.sim_floor)))
+        if coverage is None:
+            return meaning
+        return self.sim_weight * meaning + (1 - self.sim_weight) * coverage
+
+
+@dataclass
+class Evidence:
+    """What one window of the utterance says about one rule: the raw material of its score."""
+    rule_id: str
+    window: int            # index into the utterance's windows
+    text: str
+    similarity: float      # best cosine to the rule's references
+    coverage: float | None  # share of the rule's key facts stated (None: the rule names no facts)
+    contradicted: bool      # says the opposite (「保本」)
+
+
+def evidence(kb, utterance: str, rule_ids: Iterable[str]) -> list[Evidence]:
+    """Every (rule, window) pair's evidence for the disclosures among ``rule_ids`` (disclosures only)."""
+    wanted = set(rule_ids)
+    rules = [r for r in kb.generation().rules if r["id"] in wanted and r["type"] == "disclosure"]
+    normalized = normalize(kb.check_query(utterance))
+    parts = windows(statements(normalized))
+    if not rules or not parts:
+        return []
+    vectors = np.stack([kb.query_cache.get(p) for p in parts])
+    found = []
+    for rule in rules:
+        best = (vectors @ _REFERENCES.get(kb.encoder, references(rule)).T).max(axis=1)
+        facts = facts_of(rule)
+        for index, text in enumerate(parts):
+            coverage = sum(f.stated(text) for f in facts) / len(facts) if facts else None
+            found.append(Evidence(rule["id"], index, text, float(best[index]), coverage, contradicts(rule, text)))
+    return found
+
+
+def decide(found: list[Evidence], params: MatchParams = MatchParams()) -> list[SaidDisclosure]:
+    """Each rule's best score over the windows, rivals resolved; every rule in ``found`` appears, best first."""
+    passing: dict[int, list[Evidence]] = {}
+    for item in found:
+        if not item.contradicted and params.score(item.similarity, item.coverage) >= params.threshold:
+            passing.setdefault(item.window, []).append(item)
+    best: dict[str, SaidDisclosure] = {}
+    for item in found:
+        score = 0.0 if item.contradicted else params.score(item.similarity, item.coverage)
+        rivals = passing.get(item.window, [])
+        if score >= params.threshold and any(r.similarity - item.similarity > params.rival_margin for r in rivals):
+            score = min(score, params.threshold - 1e-4)
+        current = best.get(item.rule_id)
+        if current is None or score > current.score:
+            best[item.rule_id] = SaidDisclosure(item.rule_id, round(score, 4), item.text)
+    return sorted(best.values(), key=lambda s: (-s.score, s.rule_id))
+
+
+def score_said(kb, utterance: str, rule_ids: Iterable[str]) -> list[SaidDisclosure]:
+    """Every disclosure among ``rule_ids`` with its score (said or not), best first."""
+    return decide(evidence(kb, utterance, rule_ids))
+
+
+def match_said(kb, utterance: str, rule_ids: Iterable[str]) -> list[SaidDisclosure]:
+    """The disclosures among ``rule_ids`` that the agent's ``utterance`` says, best first, each with its score.
+
+    ``kb`` is a :class:`kb.engine.KnowledgeBase`; ``rule_ids`` are the disclosures required so far in the call (an
+    unknown id or an escalation id is ignored).
+    """
+    return [s for s in score_said(kb, utterance, rule_ids) if s.score >= SAID_THRESHOLD]
