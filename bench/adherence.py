@@ -169,6 +169,8 @@ def run(kb: KnowledgeBase, args) -> None:
     for what, rid, score, case in worst[:12]:
         print(f"  {what:10s} {rid:38s} {score:.2f} [{case.rule} {case.kind}] {case.text}")
     precision, recall = totals(tp, fp, fn)
+    print(f"ticks={sum(tp.values()) + sum(fp.values())} false_ticks={sum(fp.values())} missed={sum(fn.values())} "
+          f"precision={precision:.3f} recall={recall:.3f}")
     print(f"adherence: precision={precision:.2f} recall={recall:.2f}")
 
 
