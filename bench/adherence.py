@@ -26,7 +26,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import remove, temp_settings  # noqa: E402
+from bench.common import percentile, remove, temp_settings  # noqa: E402
 from indexer.build import build_index  # noqa: E402
 from kb.adherence import MatchParams, decide, evidence  # noqa: E402
 from kb.config import Settings  # noqa: E402
@@ -148,14 +148,17 @@ def main() -> None:
 def run(kb: KnowledgeBase, args) -> None:
     cases = load_cases(args.split)
     rule_ids = [r["id"] for r in kb.generation().rules if r["type"] == "disclosure"]
-    started = time.perf_counter()
-    found = [evidence(kb, case.text, rule_ids) for case in cases]
-    elapsed = time.perf_counter() - started
+    found, times = [], []
+    for case in cases:
+        started = time.perf_counter()
+        found.append(evidence(kb, case.text, rule_ids))
+        times.append(1000 * (time.perf_counter() - started))
     params = sweep(cases, found) if args.sweep else MatchParams()
     tp, fp, fn, errors = counts(cases, found, params)
     said = sum(1 for c in cases if c.expected == {c.rule})
     print(f"split={args.split} lines={len(cases)} said={said} near_misses={len(cases) - said} "
-          f"rules={len(rule_ids)} ms_per_line={1000 * elapsed / len(cases):.1f}")
+          f"rules={len(rule_ids)} ms_per_line_p50={percentile(times, 50):.1f} p95={percentile(times, 95):.1f} "
+          f"(first sight of each line, all rules, this machine under its current load)")
     print(f"{'rule':40s} {'precision':>9s} {'recall':>7s} {'ticks':>5s} {'false':>5s} {'missed':>6s}")
     for rid in sorted(rule_ids):
         print(f"{rid:40s} {ratio(tp[rid], tp[rid] + fp[rid]):9.2f} {ratio(tp[rid], tp[rid] + fn[rid]):7.2f} "
@@ -169,6 +172,8 @@ def run(kb: KnowledgeBase, args) -> None:
     for what, rid, score, case in worst[:12]:
         print(f"  {what:10s} {rid:38s} {score:.2f} [{case.rule} {case.kind}] {case.text}")
     precision, recall = totals(tp, fp, fn)
+    print(f"ticks={sum(tp.values()) + sum(fp.values())} false_ticks={sum(fp.values())} missed={sum(fn.values())} "
+          f"precision={precision:.3f} recall={recall:.3f}")
     print(f"adherence: precision={precision:.2f} recall={recall:.2f}")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
@@ -123,19 +124,24 @@ class Fact:
 
 def facts_of(rule: dict) -> list[Fact]:
     """The rule's `said_facts`: each entry a phrase or several alternatives separated by 「|」."""
-    facts = []
-    for entry in rule.get("said_facts") or []:
-        phrases = compile_triggers(tuple(normalize(p) for p in str(entry).split("|") if p.strip()))
-        if phrases:
-            facts.append(Fact(phrases))
-    return facts
+    return list(_facts(tuple(str(entry) for entry in rule.get("said_facts") or [])))
+
+
+@lru_cache(maxsize=256)
+def _facts(entries: tuple[str, ...]) -> tuple[Fact, ...]:
+    facts = (_phrases(tuple(p for p in entry.split("|") if p.strip())) for entry in entries)
+    return tuple(Fact(phrases) for phrases in facts if phrases)
+
+
+@lru_cache(maxsize=1024)
+def _phrases(phrases: tuple[str, ...]) -> tuple[Trigger, ...]:
+    return compile_triggers(tuple(normalize(p) for p in phrases))
 
 
 def contradicts(rule: dict, text: str) -> bool:
     """The line says the opposite of the disclosure (「保本」 not negated, 「稳赚」) or is about another product
     (「基金」 for the wealth-product disclosure): the rule's `said_not` phrases."""
-    return any(_says_any((trigger,), text)
-               for trigger in compile_triggers(tuple(normalize(p) for p in rule.get("said_not") or [])))
+    return any(_says_any((trigger,), text) for trigger in _phrases(tuple(rule.get("said_not") or [])))
 
 
 class _ReferenceVectors:
@@ -195,7 +201,7 @@ def evidence(kb, utterance: str, rule_ids: Iterable[str]) -> list[Evidence]:
     parts = windows(statements(normalized))
     if not rules or not parts:
         return []
-    vectors = np.stack([kb.query_cache.get(p) for p in parts])
+    vectors = kb.encoder.encode_queries(parts)   # one batch: an agent's line is rarely said twice
     found = []
     for rule in rules:
         best = (vectors @ _REFERENCES.get(kb.encoder, references(rule)).T).max(axis=1)

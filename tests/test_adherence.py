@@ -103,3 +103,13 @@ def test_an_empty_alternative_in_said_facts_is_an_error_naming_the_field():
     with pytest.raises(ArticleError) as error:
         parse_article(SAID_RULE.format(fact="要点||另一种"))
     assert error.value.field == "said_facts" and "empty alternative" in str(error.value)
+
+
+def test_the_editor_form_keeps_the_said_fields():
+    from kb.drafts import assemble, fields_from_article
+
+    article = parse_article(SAID_RULE.format(fact="要点|另一种说法"))
+    fields = fields_from_article(article)
+    assert fields["said_facts"] == "要点|另一种说法"
+    again = parse_article(assemble(fields))
+    assert (again.said_examples, again.said_facts, again.said_not) == (["坐席这样说"], ["要点|另一种说法"], ["反话"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
+from kb.index import IndexMissing
 from kb.models import CallRecord, User
 from kb.qa import LATE, MISSED, SAID, summarize_agents, summarize_call
 from kb.training import remedial
@@ -24,7 +25,7 @@ def _rule_titles() -> dict[str, str]:
     """Rule id → title from the live index (a call may name a rule that has since been retired: its id shows)."""
     try:
         return {r["id"]: r["title"] for r in get_engine().generation().rules}
-    except Exception:  # no index yet: ids are shown instead of titles
+    except (IndexMissing, RuntimeError):  # no index (or one for another model): ids are shown instead of titles
         return {}
 
 
