@@ -1,7 +1,10 @@
 """State several nodes share through the database: passage embeddings (a node joins without running the model on
 anything another node embedded) and the publish queue (each node's index records the newest event it covers)."""
 import dataclasses
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 
 from sqlalchemy import delete, func, select
@@ -13,9 +16,9 @@ from kb.articles import parse_article
 from kb.db import Database
 from kb.encoders import Encoder, create_encoder
 from kb.engine import KnowledgeBase
-from kb.models import PublishEvent, SharedEmbedding
+from kb.models import ArticleRecord, PublishEvent, SharedEmbedding
 from kb.store import publish
-from tests.helpers import make_settings, wait_until
+from tests.helpers import ROOT, make_settings, wait_until
 from tests.test_generations import NEW_ARTICLE, _publish_new_article
 
 
@@ -145,3 +148,39 @@ def test_the_follower_builds_exactly_when_the_index_is_behind_the_queue(kb_copy)
     finally:
         follower.stop()
         db.engine.dispose()
+
+
+KILLED_PUBLISHER = """
+import sys
+from kb.articles import parse_article
+from kb.db import Database
+from kb.store import publish
+db = Database(sys.argv[1])
+with db.session() as s:
+    publish(s, parse_article(sys.stdin.read()), author="doomed")
+    s.flush()
+    print("flushed", flush=True)
+    __import__("time").sleep(600)  # killed here, before the commit
+"""
+
+
+def test_a_process_killed_in_the_middle_of_a_publish_leaves_nothing_and_blocks_nobody(kb_copy):
+    """The version, its event (and on PostgreSQL the queue's lock) belong to one transaction: a publisher killed
+    before its commit leaves no trace, and the next publish goes through."""
+    db = Database(kb_copy.database_url)
+    with db.session() as s:
+        before = s.scalar(select(func.coalesce(func.max(PublishEvent.id), 0)))
+    article = NEW_ARTICLE.replace("test-generation-article", "test-killed-article")
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_PUBLISHER, kb_copy.database_url], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc.stdin.write(article)
+    proc.stdin.close()
+    assert proc.stdout.readline().strip() == "flushed"  # the version and the event are written, not committed
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _publish_new_article(kb_copy)  # waits for no lock the dead publisher held
+    with db.session() as s:
+        assert s.get(ArticleRecord, "test-killed-article") is None
+        events = s.scalars(select(PublishEvent.article_id).where(PublishEvent.id > before)).all()
+    assert events == ["test-generation-article"]
+    db.engine.dispose()

@@ -5,6 +5,9 @@ on C code that releases the GIL (the e5 engine, FAISS, scrypt), so threads are c
 of logins at the start of a shift (each waiting about 150 ms for scrypt) cannot occupy every thread while agents on
 calls are typing. More workers than cores only cost memory: each holds its own copy of the index.
 """
+import logging
+import sys
+
 workers = 2
 threads = 8
 worker_class = "gthread"
@@ -12,5 +15,11 @@ keepalive = 20
 
 
 def post_worker_init(worker):
-    """Follow publishes made on other nodes from the moment the worker is up, not from its first request."""
+    """Follow publishes made on other nodes from the moment the worker is up, not from its first request; the
+    index builds it runs log their summaries (what was embedded, what came from the shared cache) to the error log."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
+    indexer_log = logging.getLogger("indexer")
+    indexer_log.setLevel(logging.INFO)
+    indexer_log.addHandler(handler)
     worker.wsgi.extensions["kb.start_follower"]()
