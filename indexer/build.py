@@ -179,7 +179,8 @@ def build_index(settings: Settings, db: Database | None = None, encoder: Encoder
                       if h.type in RULE_TYPES or indexed.get(h.article_id, {}).get("hash") != h.content_hash]
             loaded = load_versions(session, needed)
         published = [(h, loaded.get(h.version_id)) for h in heads]
-        cache = open_cache(settings, db)
+        # a full build, or the first one since the shared table existed, uploads what only this node's file has
+        cache = open_cache(settings, db, share_local=base_manifest is None or "publish_event" not in base_manifest)
         try:
             generation = new_generation_dir(settings.index_dir)
             embedder = Embedder(encoder, cache, stream)

@@ -49,16 +49,18 @@ class SharedEmbeddingCache:
     """This node's cache file in front of the database's ``embeddings`` table, which every node shares.
 
     Read-through: what the file lacks comes from the database (and is kept in the file); what neither has is
-    embedded by the caller and stored in both. Vectors the file has but the database lacks (a node that embedded
-    them before the table existed) are uploaded, so a node joining later embeds nothing that any node already did.
+    embedded by the caller and stored in both. With ``share_local``, vectors the file has but the database lacks (a
+    node that embedded them before the table existed) are uploaded, so a node joining later embeds nothing that any
+    node already did; builds ask for it when they start from nothing or from a generation older than the table,
+    not on every update (it costs a look-up of every key the file answered).
     Two nodes storing the same text race harmlessly: the primary key keeps one row (``ON CONFLICT DO NOTHING``).
     """
 
     BATCH = 500
 
-    def __init__(self, local: EmbeddingCache, engine):
+    def __init__(self, local: EmbeddingCache, engine, share_local: bool = True):
         from kb.models import SharedEmbedding
-        self.local, self.engine = local, engine
+        self.local, self.engine, self.share_local = local, engine, share_local
         self.table = SharedEmbedding.__table__
         self.fetched = self.uploaded = 0
 
@@ -70,8 +72,8 @@ class SharedEmbeddingCache:
             self.local.put_many(model, shared)
             found.update(shared)
             self.fetched += len(shared)
-        local_only = {k: found[k] for k in self._absent(model, [k for k in keys if k not in shared and k in found])}
-        if local_only:
+        if self.share_local:
+            local_only = {k: found[k] for k in self._absent(model, [k for k in keys if k not in shared and k in found])}
             self._store(model, local_only)
         return found
 
@@ -118,6 +120,6 @@ class SharedEmbeddingCache:
         self.uploaded += len(rows)
 
 
-def open_cache(settings, db) -> SharedEmbeddingCache:
+def open_cache(settings, db, share_local: bool = True) -> SharedEmbeddingCache:
     """The embedding cache a build uses: the node's file (``KB_EMBED_CACHE``) in front of the shared table."""
-    return SharedEmbeddingCache(EmbeddingCache(settings.embed_cache_path), db.engine)
+    return SharedEmbeddingCache(EmbeddingCache(settings.embed_cache_path), db.engine, share_local)
