@@ -125,10 +125,12 @@ def last_build(node: Node) -> str:
     return lines[-1].split("index update after publish: ", 1)[-1] if lines else "no build logged"
 
 
-def join(name: str, work: Path, env: dict, user: str) -> tuple[Node, float]:
-    """Start a node with an empty data folder; seconds until it answers a query."""
+def join(name: str, work: Path, env: dict, user: str, nodes: list[Node]) -> tuple[Node, float]:
+    """Start a node with an empty data folder (added to ``nodes`` at once, so it is stopped whatever happens);
+    seconds until it answers a query."""
     started = time.perf_counter()
     node = Node(name, _dir(work, name), env).start(timeout=1800, ready=False)
+    nodes.append(node)
     client = Client(node)
     client.login(user, PASSWORD)
     wait_for(lambda: top(client, "卡丢了怎么办") is not None, 1800)
@@ -156,12 +158,10 @@ def main() -> int:
         a_env = dict(pg_env, KB_EMBED_CACHE=str(work / "a-embed-cache.sqlite"))
         if seed.exists():
             shutil.copy(seed, a_env["KB_EMBED_CACHE"])
-        node_a, seconds = join("a", work, a_env, names[0])
-        nodes.append(node_a)
+        node_a, seconds = join("a", work, a_env, names[0], nodes)
         print(f"cluster: node A first start (full build, its cache file → the database) {seconds:.1f}s: "
               f"{last_build(node_a)}")
-        node_b, seconds = join("b", work, pg_env, names[0])
-        nodes.append(node_b)
+        node_b, seconds = join("b", work, pg_env, names[0], nodes)
         print(f"cluster: new node join, embeddings shared through the database (empty data folder → serving) "
               f"{seconds:.1f}s (goal ≤ 60 s): {last_build(node_b)}")
         print(f"cluster: RSS per node after start: A {rss_mb(node_a):.0f} MB, B {rss_mb(node_b):.0f} MB "
@@ -189,8 +189,7 @@ def main() -> int:
             with db.session() as s:
                 s.execute(delete(SharedEmbedding))
             db.engine.dispose()
-            node_c, seconds = join("c", work, pg_env, names[0])
-            nodes.append(node_c)
+            node_c, seconds = join("c", work, pg_env, names[0], nodes)
             print(f"cluster: new node join, nothing shared (it embeds everything itself) {seconds:.1f}s: "
                   f"{last_build(node_c)}")
         for node in nodes:
