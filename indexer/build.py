@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import sys
@@ -21,6 +22,7 @@ import faiss
 import numpy as np
 from whoosh import index as whoosh_index
 
+from kb.announce import latest_event
 from kb.articles import ANSWER_TYPES, RULE_TYPES, Article
 from kb.config import Settings
 from kb.db import Database
@@ -30,10 +32,12 @@ from kb.keyword import make_schema, weighted_text
 from kb.render import plain_text, quote_blocks, render_markdown
 from kb.store import PublishedHead, load_versions, published_heads
 
-from .embed_cache import EmbeddingCache, text_key
+from .embed_cache import EmbeddingCache, SharedEmbeddingCache, open_cache, text_key
 from .generations import activate, new_generation_dir, prune
 from .progress import Progress
-from .rule_training import rule_record, write_rules
+from .rule_training import background_texts, rule_record, write_rules
+
+log = logging.getLogger(__name__)
 
 # Chunk count from which a full build uses an IVF index (see new_dense_index and bench/latency.py).
 IVF_THRESHOLD = 20_000
@@ -50,10 +54,13 @@ class BuildReport:
     embedded: int
     cached: int
     seconds: float
+    shared: int = 0         # of ``cached``: vectors another node had embedded (read from the database)
+    publish_event: int = 0  # the newest publish event this generation covers
 
     def summary(self) -> str:
         return (f"{self.kind} build: {self.articles} articles, {self.chunks} chunks (+{self.added_chunks} "
-                f"-{self.removed_chunks}), embedded {self.embedded}, from cache {self.cached}, "
+                f"-{self.removed_chunks}), embedded {self.embedded}, from cache {self.cached} "
+                f"(shared {self.shared}), up to publish event {self.publish_event}, "
                 f"{self.seconds:.2f}s → {self.generation.name}")
 
 
@@ -79,7 +86,7 @@ def chunk_records(version_number: int, article: Article) -> list[dict]:
 class Embedder:
     """Encoder + cache: vectors come from the cache when the same text was embedded by the same model before."""
 
-    def __init__(self, encoder: Encoder, cache: EmbeddingCache, stream=None):
+    def __init__(self, encoder: Encoder, cache: EmbeddingCache | SharedEmbeddingCache, stream=None):
         self.encoder, self.cache, self.stream = encoder, cache, stream
         self.embedded = self.cached = 0
 
@@ -162,6 +169,9 @@ def build_index(settings: Settings, db: Database | None = None, encoder: Encoder
             base, base_manifest = None, None
         indexed = base_manifest["articles"] if base_manifest else {}
         with db.session() as session:
+            # The newest event first: whatever committed before it is in the heads read next, so the generation
+            # covers at least every event up to it (a later one only costs one more build).
+            event = latest_event(session)
             # Only changed answer articles and the (few) rules are loaded: at 50k chunks, loading every article
             # was most of the publish-to-searchable time.
             heads = published_heads(session)
@@ -169,20 +179,30 @@ def build_index(settings: Settings, db: Database | None = None, encoder: Encoder
                       if h.type in RULE_TYPES or indexed.get(h.article_id, {}).get("hash") != h.content_hash]
             loaded = load_versions(session, needed)
         published = [(h, loaded.get(h.version_id)) for h in heads]
-        cache = EmbeddingCache(settings.embed_cache_path)
+        # a full build, or the first one since the shared table existed, uploads what only this node's file has
+        cache = open_cache(settings, db, share_local=base_manifest is None or "publish_event" not in base_manifest)
         try:
             generation = new_generation_dir(settings.index_dir)
+            embedder = Embedder(encoder, cache, stream)
             try:
-                report = _write_generation(generation, published, base, base_manifest, Embedder(encoder, cache, stream),
-                                           encoder)
+                report, plan = _write_generation(generation, published, base, base_manifest, embedder, encoder, event)
             except BaseException:
                 shutil.rmtree(generation, ignore_errors=True)
                 raise
+            activate(settings.index_dir, generation)
+            if base is not None:
+                # The publish is searchable now. An update keeps the rule classifiers, so nothing embedded the new
+                # sections' titles and headings for the rules' background; embed them (cached, shared) so that a
+                # node joining later, whose full build needs them, embeds nothing any node could have done.
+                try:
+                    embedder.embed(background_texts((r for _, r in plan.new_records), []), "query", "rule background")
+                    report.embedded, report.cached = embedder.embedded, embedder.cached
+                except Exception:  # only a later join is slower for it; the update itself is done
+                    log.warning("could not embed the new sections' rule background", exc_info=True)
         finally:
             cache.close()
-        activate(settings.index_dir, generation)
         prune(settings.index_dir)
-    report.seconds = time.monotonic() - started
+    report.seconds, report.shared = time.monotonic() - started, cache.fetched
     return report
 
 
@@ -202,7 +222,8 @@ class ChunkPlan:
 
 
 def _write_generation(generation: Path, published: list[tuple[PublishedHead, Article | None]], base: Path | None,
-                      base_manifest: dict | None, embedder: Embedder, encoder: Encoder) -> BuildReport:
+                      base_manifest: dict | None, embedder: Embedder, encoder: Encoder,
+                      publish_event: int = 0) -> tuple[BuildReport, "ChunkPlan"]:
     """``published`` pairs every live article's head with its content, which is loaded (not None) for rules and
     for answer articles whose content hash differs from the base generation's. Stages in order; the manifest last."""
     answer_articles = [(h, a) for h, a in published if h.type in ANSWER_TYPES]
@@ -216,10 +237,11 @@ def _write_generation(generation: Path, published: list[tuple[PublishedHead, Art
     manifest = {"format": FORMAT, "model_id": encoder.model_id, "dim": encoder.dim, "built_at": time.time(),
                 "kind": "update" if base is not None else "full", "next_cid": plan.next_cid,
                 "articles": plan.articles_info, "chunk_count": plan.chunk_count, "rule_count": len(rules),
-                "rule_model_key": model_key}
+                "rule_model_key": model_key, "publish_event": publish_event}
     (generation / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     return BuildReport(generation, manifest["kind"], len(answer_articles), plan.chunk_count, len(plan.new_records),
-                       len(plan.removed_cids), embedder.embedded, embedder.cached, 0.0)
+                       len(plan.removed_cids), embedder.embedded, embedder.cached, 0.0,
+                       publish_event=publish_event), plan
 
 
 def plan_chunks(answer_articles: list[tuple[PublishedHead, Article | None]], base: Path | None,

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -250,3 +251,34 @@ class LiveEvent(Base):
     kind: Mapped[str] = mapped_column(String(20))
     payload: Mapped[dict] = mapped_column(JSON)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+class SharedEmbedding(Base):
+    """A passage or example embedding, shared by every node (``indexer/embed_cache.py``).
+
+    Whichever node embeds a text first stores it here; a node that joins later, or builds what another node already
+    built, reads it instead of running the model. The primary key makes a text's vector one row: two nodes racing
+    to store it insert once (``ON CONFLICT DO NOTHING``), and the vectors they computed are the same anyway.
+    """
+
+    __tablename__ = "embeddings"
+    model_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    text_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PublishEvent(Base):
+    """One change to the published content, written in the publishing transaction (``kb/announce.py``).
+
+    The publish queue every node consumes: ids only grow, and they are handed out in commit order (the publishing
+    transaction holds a lock from the insert to its commit), so a node that has indexed everything up to id N has
+    seen every event ≤ N. Each node keeps the id its live index covers in that generation's manifest, in its own data
+    folder: a node that was down or killed mid-build sees it is behind and builds, and nothing is lost.
+    """
+
+    __tablename__ = "publish_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    article_id: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(80), default="")

@@ -59,7 +59,7 @@ def publish(session: Session, article: Article, author: str, message: str = "",
     record.updated_at = utcnow()
     session.add(AuditEntry(actor=author, action="publish", target=article.id,
                            detail=f"version {number}" + (f": {message}" if message else "")))
-    announce(session)
+    announce(session, article.id, number, author)
     return PublishResult(article.id, number, True)
 
 

@@ -15,13 +15,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, insert, select
 
 from indexer.build import build_index
 from kb.config import Settings
 from kb.db import Database
 from kb.engine import KnowledgeBase
-from kb.models import RateLimitCount
+from kb.models import RateLimitCount, SharedEmbedding
 from kb.store import import_directory
 from kb.users import create_user
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, CONTENT, PASSWORD, Client, make_settings, pristine
@@ -91,11 +91,18 @@ def pg_cluster():
 
 @pytest.fixture(scope="session")
 def pg_template(pg_cluster, kb_settings) -> str:
-    """Name of a PostgreSQL database holding what the session KB's database held when it was built (content/ and
-    the accounts). Nothing stays connected to it, so it can serve as a template."""
+    """Name of a PostgreSQL database holding what the session KB's database held when it was built (content/, the
+    accounts and the shared embeddings its build stored). Nothing stays connected to it, so it can serve as a
+    template."""
     url = pg_cluster.create_database("kb_template")
     db = Database(url)
     fill_kb(db)
+    source = Database(kb_settings.database_url)
+    with source.engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(select(SharedEmbedding.__table__))]
+    source.engine.dispose()
+    with db.engine.begin() as conn:
+        conn.execute(insert(SharedEmbedding.__table__), rows)
     db.engine.dispose()
     return "kb_template"
 

@@ -1,27 +1,39 @@
-"""Two real gunicorn nodes on loopback, each with its own data folder, against one PostgreSQL database: a publish
-on A is found by B, the login limit is counted across both, a node killed around a publish catches up when it
-restarts, and a PostgreSQL restart under load gives 503s (never 500s) until the nodes recover by themselves."""
-import os
+"""Two real gunicorn nodes on loopback, each with its own data folder and embedding cache file, against one
+PostgreSQL database: an editor's publish through the form on A is found by B, the login limit is counted across
+both, a node killed in the middle of its build catches up when it restarts, and a PostgreSQL restart under load
+gives 503s (never 500s) until the nodes recover by themselves."""
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import threading
-import time
 from urllib.parse import urlencode
 
 import pytest
 
+from indexer.follower import indexed_event
+from kb import announce
+from kb.articles import parse_article
 from kb.db import Database
 from kb.drafts import fields_from_article
+from kb.generation import MANIFEST, current_generation
 from kb.models import ArticleRecord
 from kb.store import version_article
-from tests.helpers import PASSWORD, ROOT, TEST_CACHE, pristine, wait_until
+from tests.helpers import PASSWORD, pristine, wait_until
 from tests.nodes import Client, Node
 from tests.test_generations import NEW_ARTICLE
 
 SECOND_ARTICLE = NEW_ARTICLE.replace("test-generation-article", "test-second-article").replace("彩虹卡", "星河卡")
+# Enough sections that a node's build spends seconds embedding them: the window the kill lands in.
+BIG_ARTICLE = """---
+id: test-big-article
+title: 星云卡服务手册
+type: product
+tags: [测试]
+aliases: [星云卡]
+review_by: 2027-12-31
+---
+""" + "\n".join(f"## 星云卡第{i}项服务\n星云卡持卡人可在第{i}个服务日预约第{i}项专属服务，需提前{i % 7 + 1}个工作日致电。"
+                for i in range(1, 61))
 
 
 @pytest.fixture
@@ -29,7 +41,7 @@ def cluster(pg_cluster, pg_template, kb_settings, tmp_path):
     """Start nodes on one fresh database copied from the template; each node gets the session KB's index."""
     url = pg_cluster.create_database(template=pg_template)
     env = {"KB_DATABASE_URL": url, "KB_SECRET_KEY": "shared-test-secret-" + "x" * 20,
-           "KB_EMBED_CACHE": str(TEST_CACHE), "KB_INDEX_POLL_SECONDS": "0.5", "KB_EMBED_THREADS": "1"}
+           "KB_INDEX_POLL_SECONDS": "0.5", "KB_EMBED_THREADS": "1"}  # each node's cache file in its data folder
     nodes = []
 
     def start(name: str) -> Node:
@@ -47,14 +59,28 @@ def cluster(pg_cluster, pg_template, kb_settings, tmp_path):
     pg_cluster.drop_database(url.rsplit("/", 1)[1].split("?")[0])
 
 
-def publish(env: dict, tmp_path, article: str) -> None:
-    """An editor's publish as a separate process against the shared database (announced at commit)."""
-    folder = tmp_path / f"publish-{time.monotonic_ns()}"
-    folder.mkdir()
-    (folder / "article.md").write_text(article, encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "kb", "import", str(folder)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120, env={**os.environ, **env, "KB_DATA_DIR": str(folder / "data")})
-    assert result.returncode == 0 and "1 created" in result.stderr, result.stderr
+def editor_on(node: Node) -> Client:
+    editor = Client(node)
+    assert editor.login("editor1", PASSWORD) == 302
+    return editor
+
+
+def publish(editor: Client, article: str) -> None:
+    """What an editor does on the node: the new-article form (session cookie + CSRF token), action publish."""
+    fields = fields_from_article(parse_article(article))
+    form = {**fields, "expected_version": "0", "draft_revision": "0", "message": "节点测试", "action": "publish",
+            "csrf_token": editor.token}
+    status, body = editor.request("POST", "/editor/new", urlencode(form),
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 302 and f"/editor/articles/{fields['id']}" in editor.last_headers["Location"], body[:500]
+
+
+def latest_event(url: str) -> int:
+    db = Database(url)
+    with db.session() as s:
+        event = announce.latest_event(s)
+    db.engine.dispose()
+    return event
 
 
 def wait_for(predicate, what: str, timeout: float = 90.0):
@@ -66,12 +92,12 @@ def top(client: Client, text: str) -> str | None:
     return body["answers"][0]["article_id"] if status == 200 and body["answers"] else None
 
 
-def test_publish_on_a_is_found_on_b_and_the_login_limit_spans_both(cluster, tmp_path):
+def test_publish_on_a_is_found_on_b_and_the_login_limit_spans_both(cluster):
     node_a, node_b = cluster("a"), cluster("b")
     agent_b = Client(node_b)
     assert agent_b.login("agent1", PASSWORD) == 302
     assert top(agent_b, "彩虹卡贵宾厅") != "test-generation-article"
-    publish(cluster.env, tmp_path, NEW_ARTICLE)
+    publish(editor_on(node_a), NEW_ARTICLE)
     wait_for(lambda: top(agent_b, "彩虹卡贵宾厅") == "test-generation-article", "B to serve A's publish")
     # the login limit (10 failures per account and address) is one count across both nodes
     statuses = [Client(node).login("nobody-here", "wrong") for node in (node_a, node_b) * 5]
@@ -129,17 +155,26 @@ def test_editors_racing_on_two_nodes_one_wins_one_gets_409_with_their_text(clust
     db.engine.dispose()
 
 
-def test_a_node_killed_around_a_publish_catches_up_when_it_restarts(cluster, tmp_path):
-    cluster("a")
-    node_b = cluster("b")
-    publish(cluster.env, tmp_path, NEW_ARTICLE)
-    node_b.stop(signal.SIGKILL)  # right after the commit: before, during or after its build
-    publish(cluster.env, tmp_path, SECOND_ARTICLE)  # and one more while it is down
+def test_a_node_killed_in_the_middle_of_its_build_catches_up_when_it_restarts(cluster):
+    node_a, node_b = cluster("a"), cluster("b")
+    editor = editor_on(node_a)
+    index_b = node_b.data_dir / "index"
+    live, existing = current_generation(index_b), set(index_b.glob("gen-*"))
+    publish(editor, BIG_ARTICLE)
+    # B's follower starts a build: kill B once its new generation has a keyword index (60 sections to embed next)
+    partial = wait_for(lambda: [g for g in set(index_b.glob("gen-*")) - existing if (g / "keyword").is_dir()],
+                       "B to start writing a generation")
+    node_b.stop(signal.SIGKILL)
+    assert not any((g / MANIFEST).exists() for g in partial), "B finished its build before it was killed"
+    assert current_generation(index_b) == live  # the half-built generation was never served
+    assert indexed_event(index_b) < latest_event(cluster.url)  # B's own mark says it is behind
+    publish(editor, SECOND_ARTICLE)  # and one more while it is down
     node_b.start()
     agent_b = Client(node_b)
     assert agent_b.login("agent1", PASSWORD) == 302
-    wait_for(lambda: top(agent_b, "彩虹卡贵宾厅") == "test-generation-article", "B to catch up (first)")
-    wait_for(lambda: top(agent_b, "星河卡贵宾厅") == "test-second-article", "B to catch up (second)")
+    wait_for(lambda: top(agent_b, "星云卡第37项服务") == "test-big-article", "B to catch up (killed build)")
+    wait_for(lambda: top(agent_b, "星河卡贵宾厅") == "test-second-article", "B to catch up (published while down)")
+    assert indexed_event(index_b) == latest_event(cluster.url)
 
 
 def test_a_postgresql_restart_under_load_gives_503s_and_the_nodes_recover(cluster, pg_cluster):

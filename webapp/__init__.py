@@ -39,8 +39,15 @@ def _follow_index(app: Flask, db: Database) -> None:
     def start() -> IndexFollower:
         with lock:
             if "kb.index_follower" not in app.extensions:
+                updater = app.extensions["kb.index_updater"]
+
+                def busy() -> bool:
+                    status = updater.status()
+                    return status["pending"] or status["running"]
+
                 app.extensions["kb.index_follower"] = IndexFollower(
-                    db, app.extensions["kb.index_updater"].request, poll_seconds=poll).start()
+                    db, updater.request, app.extensions["kb.settings"].index_dir, poll_seconds=poll,
+                    busy=busy).start()
             return app.extensions["kb.index_follower"]
 
     app.extensions["kb.start_follower"] = start

@@ -13,6 +13,9 @@ stack, no CPU: the process's hub thread wakes it), and each stream ends after 55
 thread; the browser reconnects at once with Last-Event-ID. 2 × 32 = 64 streams per node; `make bench-live`
 measures 50 live calls on this configuration (docs/design.md, "Live calls").
 """
+import logging
+import sys
+
 workers = 2
 threads = 40
 worker_class = "gthread"
@@ -20,5 +23,11 @@ keepalive = 20
 
 
 def post_worker_init(worker):
-    """Follow publishes made on other nodes from the moment the worker is up, not from its first request."""
+    """Follow publishes made on other nodes from the moment the worker is up, not from its first request; the
+    index builds it runs log their summaries (what was embedded, what came from the shared cache) to the error log."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
+    indexer_log = logging.getLogger("indexer")
+    indexer_log.setLevel(logging.INFO)
+    indexer_log.addHandler(handler)
     worker.wsgi.extensions["kb.start_follower"]()

@@ -1,14 +1,14 @@
 """Live call mode: integration API tokens, live calls, their utterances and the events pushed to the sidebar.
 
 Revision ID: 0005_live
-Revises: 0003
+Revises: 0004_shared_state
 Create Date: 2026-11-27
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0005_live'
-down_revision = '0003'
+down_revision = '0004_shared_state'
 branch_labels = None
 depends_on = None
 
