@@ -252,6 +252,7 @@ class LiveEvent(Base):
     payload: Mapped[dict] = mapped_column(JSON)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
+
 class SharedEmbedding(Base):
     """A passage or example embedding, shared by every node (``indexer/embed_cache.py``).
 
