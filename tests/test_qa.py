@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
@@ -118,9 +120,8 @@ def _typed_call_over_http(agent: Client) -> None:
     assert response.status_code == 201, response.get_data(as_text=True)
 
 
-def _live_call(app, agent: str, client_id: str, data: dict) -> int:
-    """A live call's record as the live transcript API stores it (that API is built elsewhere)."""
-    started = dt.datetime(2026, 3, 3, 2, 0)
+def _live_call(app, agent: str, client_id: str, data: dict, started: dt.datetime = dt.datetime(2026, 3, 3, 2, 0)) -> int:
+    """A live call's record as the live transcript API stores it."""
     with _db(app).session() as s:
         record = CallRecord(agent=agent, client_id=client_id, started_at=started,
                             ended_at=started + dt.timedelta(minutes=4), duration_seconds=240, wait_seconds=0,
@@ -179,6 +180,28 @@ def test_one_click_builds_a_quiz_from_the_agents_misses_and_assigns_it(qa_app):
     assert sources and sources <= {RECORDING, SUITABILITY, COMPLAINT}   # missed, late, unhandled: never WEALTH
     assert RECORDING in sources
     assert "通话补课" in Client(qa_app, "agent1").get("/training/").get_data(as_text=True)
+
+
+def test_racing_and_repeated_clicks_build_one_remedial_quiz_until_new_calls_miss_more(qa_app):
+    _live_call(qa_app, "agent1", "live-1", live_data())
+    trainers = [Client(qa_app, "trainer1") for _ in range(3)]
+    barrier = threading.Barrier(len(trainers))
+
+    def click(trainer: Client) -> str:
+        barrier.wait()
+        return _form(trainer, "/training/qa/agents/agent1/quiz").headers["Location"]
+
+    with ThreadPoolExecutor(len(trainers)) as pool:
+        locations = set(pool.map(click, trainers))
+    locations.add(_form(trainers[0], "/training/qa/agents/agent1/quiz").headers["Location"])   # a retry later
+    assert len(locations) == 1 and "/training/quizzes/" in locations.pop()
+    with _db(qa_app).session() as s:
+        assert len(s.scalars(select(Quiz)).all()) == 1
+        assert len(s.scalars(select(QuizAssignment).where(QuizAssignment.username == "agent1")).all()) == 1
+    _live_call(qa_app, "agent1", "live-2", live_data(), started=dt.datetime(2026, 3, 4, 2, 0))   # newer misses
+    assert _form(trainers[0], "/training/qa/agents/agent1/quiz").status_code == 302
+    with _db(qa_app).session() as s:
+        assert len(s.scalars(select(Quiz)).all()) == 2
 
 
 def test_no_misses_means_no_quiz_and_a_clear_message(qa_app):

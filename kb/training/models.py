@@ -52,7 +52,12 @@ class TrainingQuestion(Base):
 
 
 class Quiz(Base):
+    """``remedial_key`` is set on a quiz built from an agent's missed rules (kb/training/remedial.py): the agent, the
+    newest call it read and the rules it covers. A double click or a retried request builds the same key, and the
+    unique constraint makes the second one find the first quiz instead of assigning the agent two."""
+
     __tablename__ = "training_quizzes"
+    __table_args__ = (UniqueConstraint("remedial_key"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(120))
     pass_mark: Mapped[int] = mapped_column(Integer, default=80)
@@ -62,6 +67,7 @@ class Quiz(Base):
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    remedial_key: Mapped[str | None] = mapped_column(String(64))
 
     items: Mapped[list["QuizItem"]] = relationship(order_by="QuizItem.position", cascade="all, delete-orphan")
     assignments: Mapped[list["QuizAssignment"]] = relationship(order_by="QuizAssignment.username",
