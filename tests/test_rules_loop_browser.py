@@ -126,7 +126,7 @@ def test_a_prefix_raises_no_prompt_that_the_settled_text_does_not_support(page, 
 
 def test_tryout_shows_a_draft_rule_firing_before_it_is_published(page, private_server):
     url = private_server.url
-    sentence = "那我打12315反映一下"  # the market regulator's consumer hotline: not among the rule's triggers yet
+    sentence = "那我打12315问问"  # the market regulator's consumer hotline: not among the rule's triggers yet
     agent = Client(private_server.app, "agent1")
     fired = lambda: [e["id"] for e in agent.post_json("/api/suggest", {"text": sentence}).get_json()["escalations"]]
     assert REGULATOR not in fired()  # the published rule does not catch this wording
