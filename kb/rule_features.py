@@ -2,7 +2,7 @@
 
 A sentence embedding blurs 年费 into 费用 into 价格 and says little about a fragment like 「退保损」; the characters
 say it directly. Each text becomes hashed counts of its character 1-3-grams and of its toneless pinyin syllable
-2-3-grams (so a pinyin-input slip such as 「绿下来」 for 录下来 still shares features with what it should have said),
+2-3-grams (so a pinyin-input slip such as 「保笨」 for 保本 still shares features with what it should have said),
 l2-normalised, punctuation and spaces dropped. The same function serves training (indexer/rule_training.py) and
 matching (kb/rules.py) with nothing to fit or store but the classifier's weights.
 """
