@@ -14,8 +14,6 @@ it sent without losing a line. On PostgreSQL each event is also announced (``NOT
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -24,6 +22,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .adherence import match_said
 from .db import Database
 from .models import LiveCall, LiveEvent, LiveUtterance, User, utcnow
 
@@ -135,16 +134,13 @@ def analyse(kb, u: Utterance, required: set[str] = frozenset(), k: int = 5) -> d
 
 def said_disclosures(kb, utterance: str, rule_ids: set[str] | None = None) -> list[dict]:
     """Which of ``rule_ids`` (default: every disclosure) the agent's utterance says, by ``kb.adherence.match_said``
-    (the adherence matcher), with its score; empty while that module is not installed."""
-    if importlib.util.find_spec("kb.adherence") is None:
-        return []
-    adherence = importlib.import_module("kb.adherence")
+    (the adherence matcher), with its score."""
     if rule_ids is None:
         rule_ids = {rule["id"] for rule in kb.generation().rules if rule["type"] == "disclosure"}
     if not rule_ids:
         return []
     return [{"rule_id": m.rule_id, "score": round(float(m.score), 4), "text": m.text}
-            for m in adherence.match_said(kb, utterance, sorted(rule_ids))]
+            for m in match_said(kb, utterance, sorted(rule_ids))]
 
 
 def required_disclosures(session: Session, call_ref: str) -> set[str]:
