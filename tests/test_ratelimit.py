@@ -57,6 +57,27 @@ def test_racing_attempts_never_pass_the_limit(db):
     assert len(results) == 32 and results.count(True) == 10
 
 
+def test_racing_attempts_on_both_sides_of_a_slot_boundary_never_pass_the_limit(db):
+    """Attempts racing as the clock crosses into a new slot write different rows; the limit must still hold."""
+    boundary = 1_800_000_000.0  # a multiple of the 6 s slot
+    local = threading.local()
+    limiter = RateLimiter(db, "api", limit=10, window_seconds=60, clock=lambda: local.now)
+    results, start = [], threading.Barrier(8)
+
+    def attempt(now: float):
+        local.now = now
+        start.wait()
+        for _ in range(4):
+            results.append(limiter.allow("agent1"))
+
+    threads = [threading.Thread(target=attempt, args=(boundary + (-0.5 if i % 2 else 0.5),)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 32 and results.count(True) == 10
+
+
 def _fail_login(client: Client, username: str) -> int:
     response = client.http.post("/login", data={"username": username, "password": "wrong-password-xx",
                                                 "csrf_token": client.token})

@@ -1,8 +1,9 @@
 """Rate limits counted in the database, so a limit holds across every worker and node (login attempts, the API).
 
-The window is cut into ``SLOTS`` slots; an attempt adds one to its slot's row with an upsert (atomic on SQLite and
-PostgreSQL: the row's lock orders concurrent attempts on one key) and is allowed when the slots covering the last
-window hold at most ``limit`` attempts. A refused attempt is rolled back, so it is not counted. Slots make the window
+The window is cut into ``SLOTS`` slots; an attempt adds one to its slot's row with an upsert and is allowed when the
+slots covering the last window hold at most ``limit`` attempts. Attempts on one key are serialised for the whole
+count-and-check (SQLite: its single writer; PostgreSQL: a transaction-scoped advisory lock on the key), because two
+attempts either side of a slot boundary write different rows and would not see each other's uncommitted count. A refused attempt is rolled back, so it is not counted. Slots make the window
 slide in steps of window / SLOTS; the limit may be up to that much lenient at the edge of a window, never stricter.
 Nodes need clocks that agree to within a slot (NTP).
 """
@@ -13,7 +14,7 @@ import math
 import random
 import time
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from kb.db import Database
@@ -22,6 +23,7 @@ from kb.models import RateLimitCount
 log = logging.getLogger(__name__)
 SLOTS = 10
 PRUNE_EVERY = 200  # on average, one attempt in this many also deletes every expired slot (of any key)
+LOCK_NAMESPACE = 0x6B62_726C  # "kbrl": first key of the two-key advisory locks that serialise one limiter key
 
 
 def _upsert(dialect: str):
@@ -61,6 +63,9 @@ class RateLimiter:
         upsert = upsert.on_conflict_do_update(index_elements=["key", "slot"], set_={"count": table.c.count + 1})
         try:
             with self.db.engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"),
+                                 {"namespace": LOCK_NAMESPACE, "key": full_key})
                 conn.execute(upsert)
                 total = conn.scalar(select(func.sum(table.c.count)).where(table.c.key == full_key,
                                                                           table.c.slot >= oldest))
