@@ -73,6 +73,14 @@ def windows(parts: list[str]) -> list[str]:
     return out
 
 
+def window_vectors(statement_vectors: np.ndarray) -> np.ndarray:
+    """The vectors of :func:`windows`' windows from the statements' own: a joined pair is the normalised mean of
+    its two statements, so a line of n statements costs n embeddings, not 2n - 1 (the live hot path)."""
+    pairs = statement_vectors[:-1] + statement_vectors[1:]
+    pairs /= np.maximum(np.linalg.norm(pairs, axis=1, keepdims=True), 1e-12)
+    return np.vstack([statement_vectors, pairs])
+
+
 def references(rule: dict) -> list[str]:
     """What a rule's disclosure sounds like: the `say` text, its clauses and the rule's `said_examples`."""
     say = normalize(rule.get("say") or "")
@@ -198,10 +206,11 @@ def evidence(kb, utterance: str, rule_ids: Iterable[str]) -> list[Evidence]:
     wanted = set(rule_ids)
     rules = [r for r in kb.generation().rules if r["id"] in wanted and r["type"] == "disclosure"]
     normalized = normalize(kb.check_query(utterance))
-    parts = windows(statements(normalized))
-    if not rules or not parts:
+    said = statements(normalized)
+    if not rules or not said:
         return []
-    vectors = kb.encoder.encode_queries(parts)   # one batch: an agent's line is rarely said twice
+    parts = windows(said)
+    vectors = window_vectors(kb.query_cache.get_many(said))
     found = []
     for rule in rules:
         best = (vectors @ _REFERENCES.get(kb.encoder, references(rule)).T).max(axis=1)

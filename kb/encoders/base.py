@@ -50,6 +50,24 @@ class QueryCache:
                 self._items.popitem(last=False)
         return vector
 
+    def get_many(self, texts: list[str]) -> np.ndarray:
+        """``get`` for several texts, the missing ones embedded in one batch."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._items))
+        if missing:
+            vectors = self.encoder.encode_queries(missing)
+            with self._lock:
+                self.misses += len(missing)
+                for text, vector in zip(missing, vectors):
+                    self._items[text] = vector
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        with self._lock:
+            self.hits += len(texts) - len(missing)
+            found = [self._items.get(t) for t in texts]
+        # an item evicted between the two locks (a full cache under load) is embedded again
+        return np.stack([v if v is not None else self.get(t) for v, t in zip(found, texts)])
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
