@@ -35,6 +35,7 @@ from kb.store import PublishedHead, load_versions, published_heads
 from .embed_cache import EmbeddingCache, SharedEmbeddingCache, open_cache, text_key
 from .generations import activate, new_generation_dir, prune
 from .progress import Progress
+from .rule_models import RuleModelStore
 from .rule_training import background_texts, rule_record, write_rules
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,12 @@ class BuildReport:
     seconds: float
     shared: int = 0         # of ``cached``: vectors another node had embedded (read from the database)
     publish_event: int = 0  # the newest publish event this generation covers
+    rule_model: str = ""    # where the rule classifiers came from: kept, shared (database) or trained
 
     def summary(self) -> str:
         return (f"{self.kind} build: {self.articles} articles, {self.chunks} chunks (+{self.added_chunks} "
                 f"-{self.removed_chunks}), embedded {self.embedded}, from cache {self.cached} "
-                f"(shared {self.shared}), up to publish event {self.publish_event}, "
+                f"(shared {self.shared}), rule classifiers {self.rule_model}, up to publish event {self.publish_event}, "
                 f"{self.seconds:.2f}s → {self.generation.name}")
 
 
@@ -185,7 +187,8 @@ def build_index(settings: Settings, db: Database | None = None, encoder: Encoder
             generation = new_generation_dir(settings.index_dir)
             embedder = Embedder(encoder, cache, stream)
             try:
-                report, plan = _write_generation(generation, published, base, base_manifest, embedder, encoder, event)
+                report, plan = _write_generation(generation, published, base, base_manifest, embedder, encoder, event,
+                                                 RuleModelStore(db.engine))
             except BaseException:
                 shutil.rmtree(generation, ignore_errors=True)
                 raise
@@ -223,7 +226,8 @@ class ChunkPlan:
 
 def _write_generation(generation: Path, published: list[tuple[PublishedHead, Article | None]], base: Path | None,
                       base_manifest: dict | None, embedder: Embedder, encoder: Encoder,
-                      publish_event: int = 0) -> tuple[BuildReport, "ChunkPlan"]:
+                      publish_event: int = 0,
+                      shared_rules: RuleModelStore | None = None) -> tuple[BuildReport, "ChunkPlan"]:
     """``published`` pairs every live article's head with its content, which is loaded (not None) for rules and
     for answer articles whose content hash differs from the base generation's. Stages in order; the manifest last."""
     answer_articles = [(h, a) for h, a in published if h.type in ANSWER_TYPES]
@@ -233,7 +237,8 @@ def _write_generation(generation: Path, published: list[tuple[PublishedHead, Art
     write_chunk_shards(generation, base, plan.chunks, plan.changed_shards)
     # Rules are few: always rebuilt whole (their example embeddings come from the cache).
     rules = [rule_record(h.number, a) for h, a in published if h.type in RULE_TYPES]
-    model_key = write_rules(generation, rules, plan.articles_info, base, base_manifest, embedder, encoder.model_id)
+    model_key, rule_model = write_rules(generation, rules, plan.articles_info, base, base_manifest, embedder,
+                                        encoder.model_id, shared_rules)
     manifest = {"format": FORMAT, "model_id": encoder.model_id, "dim": encoder.dim, "built_at": time.time(),
                 "kind": "update" if base is not None else "full", "next_cid": plan.next_cid,
                 "articles": plan.articles_info, "chunk_count": plan.chunk_count, "rule_count": len(rules),
@@ -241,7 +246,7 @@ def _write_generation(generation: Path, published: list[tuple[PublishedHead, Art
     (generation / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     return BuildReport(generation, manifest["kind"], len(answer_articles), plan.chunk_count, len(plan.new_records),
                        len(plan.removed_cids), embedder.embedded, embedder.cached, 0.0,
-                       publish_event=publish_event), plan
+                       publish_event=publish_event, rule_model=rule_model), plan
 
 
 def plan_chunks(answer_articles: list[tuple[PublishedHead, Article | None]], base: Path | None,

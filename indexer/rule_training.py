@@ -26,6 +26,7 @@ from kb.render import render_markdown
 from kb.rule_features import FEATURES_VERSION, NGRAM_DIM, ngram_features
 
 from .embed_cache import text_key
+from .rule_models import RuleModelStore
 
 BACKGROUND_LIMIT = 4000
 # A near-miss that an editor wrote down says more than an arbitrary background text.
@@ -121,12 +122,16 @@ def train_rule_classifiers(vectors: np.ndarray, texts: list[str], owners: np.nda
 
 
 def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: Path | None,
-                base_manifest: dict | None, embedder, model_id: str) -> str:
-    """Write ``rules.json``, ``rule_examples.npy`` and ``rule_model.npz`` into ``generation``; returns the model key.
+                base_manifest: dict | None, embedder, model_id: str,
+                shared: RuleModelStore | None = None) -> tuple[str, str]:
+    """Write ``rules.json``, ``rule_examples.npy`` and ``rule_model.npz`` into ``generation``; returns the model key
+    and where the classifiers came from: ``kept`` (the base generation's), ``shared`` (another build stored them in
+    the database) or ``trained``.
 
-    The classifiers are retrained when what they learn from changes (rules, counter-examples, questions) and on every
-    full build; an update that changes only answer text keeps them (the titles-and-headings background is then a
-    little stale, which is harmless; retraining on every publish would cost seconds before the change is searchable).
+    The classifiers are retrained when what they learn from changes (rules, counter-examples, questions) and no
+    build has stored them yet; an update that changes only answer text keeps them (the titles-and-headings
+    background is then a little stale, which is harmless; retraining on every publish would cost seconds before the
+    change is searchable).
     """
     owners, examples = [], []
     for index, rule in enumerate(rules):
@@ -143,6 +148,11 @@ def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: 
     if base is not None and base_manifest.get("rule_model_key") == model_key:
         shutil.copy2(base / "rule_model.npz", generation / "rule_model.npz")
         shutil.copy2(base / "rule_background.npz", generation / "rule_background.npz")
+        source = "kept"
+    elif shared is not None and (stored := shared.get(model_key)) is not None:
+        (generation / "rule_model.npz").write_bytes(stored[0])
+        (generation / "rule_background.npz").write_bytes(stored[1])
+        source = "shared"
     else:
         every_chunk = (r for shard in range(CHUNK_SHARDS)
                        for r in json.loads(shard_path(generation, shard).read_text(encoding="utf-8")))
@@ -162,9 +172,13 @@ def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: 
         # kept so that a draft rule can be trained the same way before it is published (indexer/rule_tryout.py)
         np.savez(generation / "rule_background.npz", vectors=background_vectors,
                  texts=np.asarray(background), weights=row_weights[len(examples) + len(counter):])
+        source = "trained"
+        if shared is not None:
+            shared.put(model_key, (generation / "rule_model.npz").read_bytes(),
+                       (generation / "rule_background.npz").read_bytes())
     np.save(generation / "rule_examples.npy", example_vectors)
     requires = {aid: info["requires"] for aid, info in articles_info.items() if info.get("requires")}
     (generation / "rules.json").write_text(
         json.dumps({"rules": rules, "example_owner": owners, "requires": requires}, ensure_ascii=False),
         encoding="utf-8")
-    return model_key
+    return model_key, source

@@ -253,6 +253,21 @@ class LiveEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class SharedRuleModel(Base):
+    """The trained rule classifiers of one training input, shared by every node (``indexer/rule_models.py``).
+
+    Training is the slowest part of a full build; a node that joins, or rebuilds what another node already trained,
+    reads the files instead. ``model_key`` hashes everything the training reads (``indexer/rule_training.py``), so
+    one key is one model whichever node trained it; racing nodes insert one row.
+    """
+
+    __tablename__ = "rule_models"
+    model_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule_model: Mapped[bytes] = mapped_column(LargeBinary)        # rule_model.npz
+    rule_background: Mapped[bytes] = mapped_column(LargeBinary)   # rule_background.npz
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
 class SharedEmbedding(Base):
     """A passage or example embedding, shared by every node (``indexer/embed_cache.py``).
 

@@ -21,7 +21,7 @@ from indexer.build import build_index
 from kb.config import Settings
 from kb.db import Database
 from kb.engine import KnowledgeBase
-from kb.models import RateLimitCount, SharedEmbedding
+from kb.models import RateLimitCount, SharedEmbedding, SharedRuleModel
 from kb.store import import_directory
 from kb.users import create_user
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, CONTENT, PASSWORD, Client, make_settings, pristine
@@ -92,17 +92,18 @@ def pg_cluster():
 @pytest.fixture(scope="session")
 def pg_template(pg_cluster, kb_settings) -> str:
     """Name of a PostgreSQL database holding what the session KB's database held when it was built (content/, the
-    accounts and the shared embeddings its build stored). Nothing stays connected to it, so it can serve as a
+    accounts and the shared embeddings and rule model its build stored). Nothing stays connected to it, so it can serve as a
     template."""
     url = pg_cluster.create_database("kb_template")
     db = Database(url)
     fill_kb(db)
     source = Database(kb_settings.database_url)
-    with source.engine.connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(select(SharedEmbedding.__table__))]
+    for table in (SharedEmbedding.__table__, SharedRuleModel.__table__):
+        with source.engine.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(select(table))]
+        with db.engine.begin() as conn:
+            conn.execute(insert(table), rows)
     source.engine.dispose()
-    with db.engine.begin() as conn:
-        conn.execute(insert(SharedEmbedding.__table__), rows)
     db.engine.dispose()
     return "kb_template"
 

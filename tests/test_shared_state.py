@@ -12,11 +12,13 @@ from sqlalchemy import delete, func, select
 from indexer.build import build_index
 from indexer.embed_cache import EmbeddingCache, SharedEmbeddingCache, text_key
 from indexer.follower import IndexFollower, indexed_event
+from indexer.rule_models import KEEP as RULE_MODELS_KEPT
+from indexer.rule_models import RuleModelStore
 from kb.articles import parse_article
 from kb.db import Database
 from kb.encoders import Encoder, create_encoder
 from kb.engine import KnowledgeBase
-from kb.models import ArticleRecord, PublishEvent, SharedEmbedding
+from kb.models import ArticleRecord, PublishEvent, SharedEmbedding, SharedRuleModel
 from kb.store import publish
 from tests.helpers import ROOT, make_settings, wait_until
 from tests.test_generations import NEW_ARTICLE, _publish_new_article
@@ -55,6 +57,10 @@ def test_a_new_node_builds_its_index_without_embedding_anything(kb_copy, tmp_pat
     report_b = build_index(node_b, db, encoder_b, incremental=True)
     assert report_b.kind == "full" and report_b.chunks == report_a.chunks
     assert encoder_b.texts == 0 and report_b.embedded == 0
+    # nor does it retrain the rule classifiers: the session build stored them, A kept them, B reads them
+    assert (report_a.rule_model, report_b.rule_model) == ("kept", "shared")
+    assert (report_b.generation / "rule_model.npz").read_bytes() == \
+        (report_a.generation / "rule_model.npz").read_bytes()
     assert report_b.shared > report_b.chunks  # every chunk and rule text, all read from the database
     assert KnowledgeBase(node_b).search("彩虹卡贵宾厅", k=1)[0]["article_id"] == "test-generation-article"
     # what B read is now in its own cache file too (the next build does not go to the database for it)
@@ -69,6 +75,7 @@ def test_a_vector_only_one_node_has_locally_is_shared(kb_copy, tmp_path):
     with db.session() as s:
         stored = s.scalar(select(func.count()).select_from(SharedEmbedding))  # what the session KB's build stored
         s.execute(delete(SharedEmbedding))
+        s.execute(delete(SharedRuleModel))  # as before the shared tables existed: the build trains, embedding all
     report = build_index(kb_copy, db, incremental=False)  # every vector is in the node's cache file
     assert report.embedded == 0 and report.shared == 0
     with db.session() as s:
@@ -107,6 +114,32 @@ def test_nodes_racing_to_store_the_same_vectors_keep_one_row_each(kb_copy, tmp_p
     assert all((found[k] == items[k]).all() for k in items) and fresh.fetched == len(items)
     for cache in [*caches, fresh]:
         cache.close()
+    db.engine.dispose()
+
+
+def test_racing_nodes_store_a_trained_rule_model_once_and_only_the_newest_are_kept(kb_copy):
+    db = Database(kb_copy.database_url)
+    stores, barrier, errors = [RuleModelStore(db.engine) for _ in range(4)], threading.Barrier(4), []
+
+    def store(shared):
+        barrier.wait()
+        try:
+            shared.put("racing-key", b"model", b"background")
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=store, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and stores[0].get("racing-key") == (b"model", b"background")
+    for n in range(RULE_MODELS_KEPT):
+        stores[0].put(f"later-{n}", b"m", b"b")
+    with db.session() as s:
+        keys = set(s.scalars(select(SharedRuleModel.model_key)))
+    assert keys == {f"later-{n}" for n in range(RULE_MODELS_KEPT)}  # the racing key and the session's are gone
+    assert stores[0].get("racing-key") is None
     db.engine.dispose()
 
 
