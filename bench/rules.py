@@ -127,8 +127,8 @@ def prefix_escalations(kb: KnowledgeBase, cases: list[Case], escalation_ids: set
 
 
 def sidebar_prompts(kb: KnowledgeBase, settled: list[str], kinds: set[str]) -> tuple[set[str], set[str]]:
-    """The sidebar's rule for settled texts (webapp/static/js/sidebar.js, mergeRules): a new settled text adds what
-    it raises and withdraws what an earlier text it continues raised but it does not. Returns (shown at the end,
+    """The sidebar's rule for settled texts (webapp/static/js/sidebar/rules.js, mergeRules): a new settled text adds
+    what it raises and withdraws what an earlier text it continues raised but it does not. Returns (shown at the end,
     ever shown)."""
     shown: dict[str, str] = {}  # rule id → the text that raised it
     ever: set[str] = set()

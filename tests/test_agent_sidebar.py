@@ -50,7 +50,7 @@ def test_sidebar_page_serves_agent_roles_without_inline_code(client_for):
     for user in ("agent1", "editor1", "trainer1", "admin1"):
         assert client_for(user).get("/agent").status_code == 200, user
     html = client_for("agent1").get("/agent").get_data(as_text=True)
-    assert 'id="query"' in html and "js/sidebar.js" in html and "css/sidebar.css" in html
+    assert 'id="query"' in html and "js/sidebar/main.js" in html and "css/sidebar.css" in html
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script breaks the CSP"
     assert not re.search(r"\sstyle=|\son[a-z]+=", html), "inline style or handler breaks the CSP"
     assert "Alt+C" in html and "Alt+W" in html  # shortcuts are shown in the UI
