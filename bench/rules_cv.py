@@ -25,9 +25,9 @@ from bench.common import remove, temp_settings  # noqa: E402
 from indexer.build import build_index  # noqa: E402
 from indexer.rule_training import (  # noqa: E402
     CLASSIFIER_C,
-    COUNTER_EXAMPLE_WEIGHT,
     NGRAM_SCALE,
     train_rule_classifiers,
+    training_rows,
 )
 from kb.db import Database  # noqa: E402
 from kb.engine import KnowledgeBase  # noqa: E402
@@ -40,9 +40,10 @@ GOALS = {"disclosure": 0.05, "escalation": 0.02}
 GRID = [x / 100 for x in range(20, 100, 2)]
 
 
-def training_rows(kb: KnowledgeBase):
-    """The rows a build trains on: (texts, vectors, owners, weights, is_question) as indexer/rule_training.py makes
-    them (owner = rule index for a positive, -2 - rule for that rule's counter-example, -1 for background)."""
+def content_rows(kb: KnowledgeBase):
+    """The rows a build trains on (indexer/rule_training.training_rows), from the built generation, and which of them
+    are negatives that may be held out (counter-examples and the articles' questions; titles, headings and aliases
+    are always background)."""
     generation = kb.generation()
     texts, owners = [], []
     for index, rule in enumerate(generation.rules):
@@ -51,18 +52,15 @@ def training_rows(kb: KnowledgeBase):
     counter = [(index, normalize(t)) for index, rule in enumerate(generation.rules) for t in rule["counter_examples"]]
     background = generation.rule_background
     questions = {normalize(q) for info in generation.manifest["articles"].values() for q in info.get("questions", [])}
-    vectors = np.vstack([generation.rule_example_vectors, kb.encoder.encode_queries([t for _, t in counter]),
-                         background["vectors"]])
-    texts += [t for _, t in counter] + [str(t) for t in background["texts"]]
-    owners = np.concatenate([owners, [-2 - i for i, _ in counter], np.full(len(background["texts"]), -1)])
-    weights = np.concatenate([np.ones(len(generation.rule_example_vectors)), np.full(len(counter), COUNTER_EXAMPLE_WEIGHT),
-                              background["weights"]])
+    vectors, texts, owners, weights = training_rows(
+        texts, owners, generation.rule_example_vectors, counter, kb.encoder.encode_queries([t for _, t in counter]),
+        [str(t) for t in background["texts"]], background["vectors"], background["weights"])
     held_out_negative = (owners < -1) | np.asarray([t in questions for t in texts]) & (owners == -1)
-    return texts, vectors.astype(np.float32), owners.astype(np.int64), weights, held_out_negative, generation.rules
+    return texts, vectors, owners, weights, held_out_negative, generation.rules
 
 
 def cross_validate(kb: KnowledgeBase, c: float, ngram_scale: float, folds: int = 5, seed: int = 0) -> dict:
-    texts, vectors, owners, weights, negative, rules = training_rows(kb)
+    texts, vectors, owners, weights, negative, rules = content_rows(kb)
     kinds = np.asarray([r["type"] for r in rules])
     fold = np.random.default_rng(seed).integers(0, folds, len(texts))
     fold[(owners == -1) & ~negative] = -1  # titles, headings and aliases are always training background

@@ -85,6 +85,22 @@ def ngram_matrix(texts: list[str]):
     return csr_matrix((values, indices, indptr), shape=(len(texts), NGRAM_DIM))
 
 
+def training_rows(examples: list[str], example_owners: list[int], example_vectors: np.ndarray,
+                  counter: list[tuple[int, str]], counter_vectors: np.ndarray, background: list[str],
+                  background_vectors: np.ndarray, background_weights: np.ndarray):
+    """The rows the classifiers learn from, as :func:`train_rule_classifiers` takes them: (vectors, texts, owners,
+    weights), positives first (owner: their rule), then each rule's counter-examples (owner ``-2 - rule``), then the
+    background (owner -1). ``counter`` pairs a rule index with a normalised counter-example."""
+    vectors = np.vstack([example_vectors, counter_vectors, background_vectors]).astype(np.float32)
+    texts = list(examples) + [t for _, t in counter] + list(background)
+    owners = np.concatenate([np.asarray(example_owners, dtype=np.int64),
+                             np.asarray([-2 - index for index, _ in counter], dtype=np.int64),
+                             np.full(len(background), -1, dtype=np.int64)])
+    weights = np.concatenate([np.ones(len(examples)), np.full(len(counter), COUNTER_EXAMPLE_WEIGHT),
+                              np.asarray(background_weights, dtype=np.float64)])
+    return vectors, texts, owners, weights
+
+
 def train_rule_classifiers(vectors: np.ndarray, texts: list[str], owners: np.ndarray, weights: np.ndarray,
                            rule_count: int, c: float = CLASSIFIER_C,
                            ngram_scale: float = NGRAM_SCALE) -> dict[str, np.ndarray]:
@@ -158,20 +174,16 @@ def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: 
                        for r in json.loads(shard_path(generation, shard).read_text(encoding="utf-8")))
         background = background_texts(every_chunk, questions)
         asked = set(normalize(q) for q in questions)
+        background_weights = np.asarray([QUESTION_WEIGHT if t in asked else 1.0 for t in background])
         counter_vectors = embedder.embed([t for _, t in counter], "query", "rule counter-examples")
         background_vectors = embedder.embed(background, "query", "rule background")
-        vectors = np.vstack([example_vectors, counter_vectors, background_vectors])
-        row_texts = examples + [t for _, t in counter] + background
-        row_owners = np.concatenate([np.asarray(owners, dtype=np.int64),
-                                     np.asarray([-2 - index for index, _ in counter], dtype=np.int64),
-                                     np.full(len(background), -1, dtype=np.int64)])
-        row_weights = np.concatenate([np.ones(len(examples)), np.full(len(counter), COUNTER_EXAMPLE_WEIGHT),
-                                      [QUESTION_WEIGHT if t in asked else 1.0 for t in background]])
-        model = train_rule_classifiers(vectors, row_texts, row_owners, row_weights, len(rules))
+        rows = training_rows(examples, owners, example_vectors, counter, counter_vectors, background,
+                             background_vectors, background_weights)
+        model = train_rule_classifiers(*rows, len(rules))
         np.savez(generation / "rule_model.npz", **model)
         # kept so that a draft rule can be trained the same way before it is published (indexer/rule_tryout.py)
         np.savez(generation / "rule_background.npz", vectors=background_vectors,
-                 texts=np.asarray(background), weights=row_weights[len(examples) + len(counter):])
+                 texts=np.asarray(background), weights=background_weights)
         source = "trained"
         if shared is not None:
             shared.put(model_key, (generation / "rule_model.npz").read_bytes(),

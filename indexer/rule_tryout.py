@@ -22,7 +22,7 @@ from kb.normalize import normalize
 from kb.rules import SEMANTIC_MIN_CHARS, classifier_probabilities, match_rules
 from kb.triggers import match_triggers
 
-from .rule_training import COUNTER_EXAMPLE_WEIGHT, positive_texts, rule_record, train_rule_classifiers
+from .rule_training import positive_texts, rule_record, train_rule_classifiers, training_rows
 
 
 def try_rules(kb: KnowledgeBase, text: str, draft: Article | None) -> list[dict]:
@@ -80,14 +80,12 @@ def _train_draft(kb: KnowledgeBase, generation: IndexGeneration, positives: list
     keep = np.isin(generation.rule_example_owner, others)
     other_texts = [t for index in others for t in generation.rules[index]["training_texts"]]
     background = generation.rule_background
-    vectors = np.vstack([positive_vectors, counter_vectors, generation.rule_example_vectors[keep],
-                         background["vectors"]]).astype(np.float32)
-    texts = positives + counter + other_texts + list(background["texts"])
-    owners = np.concatenate([np.zeros(len(positives)), np.full(len(counter), -2),
-                             np.full(len(other_texts) + len(background["texts"]), -1)]).astype(np.int64)
-    weights = np.concatenate([np.ones(len(positives)), np.full(len(counter), COUNTER_EXAMPLE_WEIGHT),
-                              np.ones(len(other_texts)), background["weights"]])
-    return train_rule_classifiers(vectors, texts, owners, weights, 1), positive_vectors
+    # the other rules' positives are ordinary negatives of the draft (owner -1), as in a build
+    rows = training_rows(positives + other_texts, [0] * len(positives) + [-1] * len(other_texts),
+                         np.vstack([positive_vectors, generation.rule_example_vectors[keep]]),
+                         [(0, t) for t in counter], counter_vectors, list(background["texts"]),
+                         background["vectors"], background["weights"])
+    return train_rule_classifiers(*rows, 1), positive_vectors
 
 
 def _embed(kb: KnowledgeBase, texts: list[str]) -> np.ndarray:

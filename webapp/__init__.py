@@ -1,6 +1,7 @@
 """Flask application factory: one blueprint per audience, configuration from the environment."""
 from __future__ import annotations
 
+import mimetypes
 import os
 import secrets
 import threading
@@ -70,6 +71,11 @@ def _warm(engine: KnowledgeBase) -> None:
             live.said_disclosures(engine, "预热")
         finally:
             engine.ready = True
+
+
+# The sidebar's scripts are ES modules, which browsers refuse unless served as JavaScript; some systems' MIME
+# registries map .js to something else.
+mimetypes.add_type("text/javascript", ".js")
 
 
 def create_app(config: dict | None = None) -> Flask:
