@@ -153,23 +153,33 @@ def contradicts(rule: dict, text: str) -> bool:
 
 
 class _ReferenceVectors:
-    """Embeddings of the rules' reference texts, per model (few: a dozen per rule), computed once."""
+    """Embeddings of the rules' reference texts, per model (few: a dozen per rule), computed once.
+
+    Computed by one thread at a time: when a rule is first required, every request thread that needs it would
+    otherwise embed the same dozens of texts side by side (under load, seconds of CPU each)."""
 
     def __init__(self):
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
         self._lock = threading.Lock()
 
     def get(self, encoder, texts: list[str]) -> np.ndarray:
-        missing = [t for t in texts if (encoder.model_id, t) not in self._vectors]
-        if missing:
-            vectors = encoder.encode_queries(missing)
+        if any((encoder.model_id, t) not in self._vectors for t in texts):
             with self._lock:
-                for text, vector in zip(missing, vectors):
-                    self._vectors[(encoder.model_id, text)] = vector
+                missing = [t for t in dict.fromkeys(texts) if (encoder.model_id, t) not in self._vectors]
+                if missing:
+                    for text, vector in zip(missing, encoder.encode_queries(missing)):
+                        self._vectors[(encoder.model_id, text)] = vector
         return np.stack([self._vectors[(encoder.model_id, t)] for t in texts])
 
 
 _REFERENCES = _ReferenceVectors()
+
+
+def warm_references(kb) -> None:
+    """Embed every disclosure's references now (at start-up) rather than on the first agent line that needs them."""
+    texts = [t for rule in kb.generation().rules if rule["type"] == "disclosure" for t in references(rule)]
+    if texts:
+        _REFERENCES.get(kb.encoder, texts)
 
 
 @dataclass(frozen=True)

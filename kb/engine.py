@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from .adherence import warm_references
 from .config import Settings
 from .encoders import Encoder, QueryCache, create_encoder
 from .index import IndexGeneration, IndexHolder, IndexMissing
@@ -59,12 +60,14 @@ class KnowledgeBase:
         return generation
 
     def warm(self) -> None:
-        """Load the index and the model and embed one query, so the first real request is fast."""
+        """Load the index and the model, embed one query and the adherence matcher's references (about ninety
+        texts a live call's first agent line would otherwise wait for), so the first real request is fast."""
         try:
             self.suggest("预热")
-            self.ready = True
         except IndexMissing:
-            pass
+            return
+        warm_references(self)
+        self.ready = True
 
     @staticmethod
     def check_query(text) -> str:

@@ -10,7 +10,6 @@ from flask import Flask, jsonify, redirect, url_for
 
 import kb.training  # noqa: F401  (registers the training tables on the models' metadata)
 from indexer.follower import IndexFollower
-from kb import live
 from kb.articles import TYPE_LABELS
 from kb.config import Settings
 from kb.db import Database
@@ -62,17 +61,6 @@ def _follow_index(app: Flask, db: Database) -> None:
                 start()
 
 
-def _warm(engine: KnowledgeBase) -> None:
-    """The model and the index, then the adherence matcher's reference embeddings (live calls' first agent line)."""
-    engine.warm()
-    if engine.ready:
-        engine.ready = False  # /healthz says ready once the matcher is warm too (hundreds of embeddings)
-        try:
-            live.said_disclosures(engine, "预热")
-        finally:
-            engine.ready = True
-
-
 # The sidebar's scripts are ES modules, which browsers refuse unless served as JavaScript; some systems' MIME
 # registries map .js to something else.
 mimetypes.add_type("text/javascript", ".js")
@@ -120,7 +108,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     if app.config.get("WARM_UP", not app.testing):
         # Load the model and the index now, not on the first agent's keystroke (that takes seconds).
-        threading.Thread(target=_warm, args=(app.extensions["kb.engine"],), name="warm-up", daemon=True).start()
+        threading.Thread(target=app.extensions["kb.engine"].warm, name="warm-up", daemon=True).start()
 
     @app.get("/")
     def index():

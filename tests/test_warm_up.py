@@ -1,0 +1,39 @@
+"""Start-up warms everything a first request would wait for: the index, the model and the adherence matcher's
+reference embeddings (a live call's first agent line would otherwise embed dozens of texts)."""
+from kb import adherence
+from kb.encoders import Encoder, create_encoder
+from kb.engine import KnowledgeBase
+from kb.live import said_disclosures
+from tests.helpers import wait_until
+
+
+class CountingEncoder(Encoder):
+    """The real model, counting the texts it embeds."""
+
+    def __init__(self, real: Encoder):
+        self.real, self.model_id, self.dim = real, real.model_id, real.dim
+        self.texts = 0
+
+    def encode_queries(self, texts):
+        self.texts += len(texts)
+        return self.real.encode_queries(texts)
+
+    def encode_passages(self, texts):
+        self.texts += len(texts)
+        return self.real.encode_passages(texts)
+
+
+def test_after_start_up_an_agent_line_embeds_only_its_own_sentences(kb_settings, app_factory, monkeypatch):
+    monkeypatch.setattr(adherence, "_REFERENCES", adherence._ReferenceVectors())  # as in a new process
+    encoder = CountingEncoder(create_encoder(kb_settings.embed_model))
+    engine = KnowledgeBase(kb_settings, encoder=encoder)
+    app = app_factory(kb_settings, ENGINE=engine, WARM_UP=True)
+    client = app.test_client()
+    wait_until(lambda: client.get("/healthz").get_json()["ready"], timeout=120, what="/healthz to say ready")
+    warmed = encoder.texts
+    references = {t for rule in engine.generation().rules if rule["type"] == "disclosure"
+                  for t in adherence.references(rule)}
+    assert warmed == 1 + len(references) > 50  # one query and every disclosure's references
+    said = said_disclosures(engine, "这款理财产品不保本，收益不确定。过往业绩不代表未来表现。")
+    assert "disclosure-wealth-not-guaranteed" in {s["rule_id"] for s in said}
+    assert encoder.texts - warmed == 2  # its two sentences; the joined window is their mean
