@@ -89,7 +89,7 @@ class Stream(threading.Thread):
     def _read(self, response) -> None:
         event: dict = {}
         while not self.stop.is_set():
-            line = response.fp.readline()
+            line = response.readline()  # decodes the chunked body: the end of a stream reads as b""
             if not line:
                 return  # the server ended the stream: reconnect at once (EventSource waits `retry` ms: 500)
             line = line.decode("utf-8").rstrip("\n")
@@ -217,6 +217,9 @@ def main(argv=None) -> dict:
           f"errors {figures['errors']}")
     print(f"live POST p50 {percentile(posts, 50):.0f} ms, p95 {figures['post_p95']:.0f} ms; final utterances POST→event p95 {figures['final_p95']:.0f} ms")
     print(f"live: POST→event p50={figures['p50']:.0f}ms p95={figures['p95']:.0f}ms p99={figures['p99']:.0f}ms")
+    if lost:
+        print("live lost (sent at s after start): " + ", ".join(
+            f"{key[0]}/{key[1]}/{key[2]}@{sent[key] - start:.1f}" for key in sorted(lost, key=sent.get)[:20]))
     if errors:
         kinds: dict = {}
         for error in errors:
