@@ -5,8 +5,8 @@ PostgreSQL, beside the same load on one SQLite node. Prints figures only.
 Everything runs on loopback with a throw-away PostgreSQL cluster (tests/pgcluster.py) and content/. Each node has
 its own data folder and embedding cache file; node A starts from a copy of bench/.cache's cache file (a node that
 embedded the content before), so its first build only uploads the vectors to the database. Node B joins with an
-empty data folder (its vectors come from the database); node C joins after the shared table was emptied, as every
-node did before the embeddings were shared (it embeds everything itself).
+empty data folder (its vectors come from the database); node C joins after the shared tables were emptied, as every
+node did before embeddings and rule models were shared (it embeds everything and trains the rules itself).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from bench.common import CACHE_DIR, percentile  # noqa: E402
 from bench.latency import typing_sequence, utterances  # noqa: E402
 from kb.articles import parse_article  # noqa: E402
 from kb.db import Database  # noqa: E402
-from kb.models import SharedEmbedding  # noqa: E402
+from kb.models import SharedEmbedding, SharedRuleModel  # noqa: E402
 from kb.store import import_directory, publish  # noqa: E402
 from kb.users import create_user  # noqa: E402
 from tests.nodes import Client, Node  # noqa: E402
@@ -162,7 +162,7 @@ def main() -> int:
         print(f"cluster: node A first start (full build, its cache file → the database) {seconds:.1f}s: "
               f"{last_build(node_a)}")
         node_b, seconds = join("b", work, pg_env, names[0], nodes)
-        print(f"cluster: new node join, embeddings shared through the database (empty data folder → serving) "
+        print(f"cluster: new node join, embeddings and rule model shared through the database (empty data folder → serving) "
               f"{seconds:.1f}s (goal ≤ 60 s): {last_build(node_b)}")
         print(f"cluster: RSS per node after start: A {rss_mb(node_a):.0f} MB, B {rss_mb(node_b):.0f} MB "
               f"(1 worker each)")
@@ -188,6 +188,7 @@ def main() -> int:
             nodes.clear()
             with db.session() as s:
                 s.execute(delete(SharedEmbedding))
+                s.execute(delete(SharedRuleModel))
             db.engine.dispose()
             node_c, seconds = join("c", work, pg_env, names[0], nodes)
             print(f"cluster: new node join, nothing shared (it embeds everything itself) {seconds:.1f}s: "
