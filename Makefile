@@ -39,11 +39,14 @@ bench-cluster: $(DEV_STAMP)
 	$(PY) bench/cluster.py
 
 # Live calls: utterance POST → event on the agent's SSE stream for LIVE_CALLS concurrent calls on gunicorn with the
-# production config (webapp/gunicorn.conf.py); LIVE_SECONDS long (keep it short on a shared machine).
+# production config (webapp/gunicorn.conf.py); LIVE_SECONDS long (keep it short on a shared machine). The calls
+# start within LIVE_RAMP seconds (5: all at once, the worst case); LIVE_RAMP=100 LIVE_SECONDS=160 measures the
+# steady state, calls at independent points of their recordings (nothing is counted during the ramp).
 LIVE_CALLS ?= 50
 LIVE_SECONDS ?= 60
+LIVE_RAMP ?= 5
 bench-live: $(DEV_STAMP)
-	$(PY) bench/live.py --calls $(LIVE_CALLS) --seconds $(LIVE_SECONDS)
+	$(PY) bench/live.py --calls $(LIVE_CALLS) --seconds $(LIVE_SECONDS) --ramp $(LIVE_RAMP)
 
 esun: $(DEV_STAMP)
 	$(PY) bench/esun.py

@@ -78,7 +78,9 @@ def top(client: Client, text: str):
 
 
 def load(nodes: list[Node], names: list[str], seconds: float) -> tuple[list[float], int]:
-    """Each agent types utterances (a request every two characters, 0.25–0.6 s apart) on its node for ``seconds``."""
+    """Each agent types utterances on its node for ``seconds`` as in ``make bench`` (bench/http_load.py): a request
+    every two characters, 0.25–0.6 s apart, a listening gap of 5–15 s after each utterance, agents starting at
+    random points of a gap."""
     texts, results, errors = utterances(), [], []
     clients = []
     for i, name in enumerate(names):
@@ -90,6 +92,7 @@ def load(nodes: list[Node], names: list[str], seconds: float) -> tuple[list[floa
 
     def agent(client: Client, seed: int):
         rng = random.Random(seed)
+        time.sleep(rng.uniform(0, 15.0))
         while time.monotonic() < deadline:
             for prefix in typing_sequence(rng.choice(texts)):
                 if time.monotonic() >= deadline:
@@ -98,6 +101,7 @@ def load(nodes: list[Node], names: list[str], seconds: float) -> tuple[list[floa
                 status, _ = client.suggest(prefix)
                 (results if status == 200 else errors).append((time.perf_counter() - started) * 1000)
                 time.sleep(rng.uniform(0.25, 0.6))
+            time.sleep(rng.uniform(5.0, 15.0))
 
     threads = [threading.Thread(target=agent, args=(c, i)) for i, c in enumerate(clients)]
     for thread in threads:
@@ -140,7 +144,7 @@ def join(name: str, work: Path, env: dict, user: str, nodes: list[Node]) -> tupl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--agents", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--publishes", type=int, default=5)
     parser.add_argument("--cold-join", action=argparse.BooleanOptionalAction, default=True,
                         help="also time a node joining with nothing shared (it embeds everything: minutes)")
