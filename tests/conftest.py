@@ -166,12 +166,19 @@ def empty_db_url(db_backend, tmp_path, request) -> str:
 
 @pytest.fixture
 def app_factory():
+    """Apps on the test's settings; afterwards each app's query log is flushed, so its writer thread is done before
+    the test's database goes away."""
     from webapp import create_app
 
-    def factory(settings: Settings, **config):
-        return create_app({"SETTINGS": settings, "TESTING": True, **config})
+    apps = []
 
-    return factory
+    def factory(settings: Settings, **config):
+        apps.append(create_app({"SETTINGS": settings, "TESTING": True, **config}))
+        return apps[-1]
+
+    yield factory
+    for app in apps:
+        app.extensions["kb.querylog"].flush()
 
 
 @pytest.fixture(scope="session")

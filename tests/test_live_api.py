@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from kb.db import Database
 from kb.live import live_record, said_disclosures
-from kb.models import CallRecord, LiveEvent, LiveUtterance
+from kb.models import CallRecord, LiveEvent, LiveUtterance, SuggestLog
 from kb.qa import summarize_call
 from kb.tokens import create_token, revoke_token
 from tests.helpers import Client
@@ -35,7 +35,8 @@ def live(kb, kb_copy, app_factory):
     env.app, env.db, env.token, env.http = app, db, token, http
     env.auth = {"Authorization": f"Bearer {token}"}
     env.post = lambda body, **kw: http.post("/api/live/utterances", json=body, headers=env.auth, **kw)
-    return env
+    yield env
+    db.engine.dispose()
 
 
 def utt(text="卡丢了怎么办", speaker="customer", offset_ms=1000, final=True, call_ref="call-1", agent="agent1"):
@@ -75,6 +76,20 @@ def test_a_final_customer_utterance_is_stored_once_with_its_suggestions(live):
     assert kind == "utterance" and payload["utterance"]["final"] is True
     assert payload["suggestions"]["answers"][0]["article_id"] == "lost-card-freeze"  # the same suggest as typing
     assert "said" not in payload  # only the agent's own words are matched to disclosures
+
+
+def test_a_final_customer_line_is_logged_once_like_a_typed_query(live):
+    def logged():
+        with live.db.session() as s:
+            return s.execute(select(SuggestLog.user, SuggestLog.text, SuggestLog.top_article_id)
+                             .order_by(SuggestLog.id)).all()
+
+    before = logged()  # the copied KB may hold the session's typed queries
+    for body in (utt(final=False, text="卡丢"), utt(), utt(), utt("我想开通手机银行", speaker="agent", offset_ms=3000)):
+        assert live.post(body).status_code in (200, 201)
+    live.app.extensions["kb.querylog"].flush()
+    # the final customer line once: not its partial, not the repeated delivery, not the agent's words
+    assert logged()[len(before):] == [("agent1", "卡丢了怎么办", "lost-card-freeze")]
 
 
 def test_partials_update_the_line_and_only_the_final_counts(live):

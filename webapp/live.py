@@ -27,7 +27,7 @@ from kb.tokens import authenticate_token
 
 from .api import json_body
 from .auth import AGENT_ROLES, current_user, require_role
-from .context import get_db, get_engine
+from .context import get_db, get_engine, get_querylog
 from .live_push import LiveHub
 
 bp = Blueprint("live", __name__)
@@ -82,15 +82,22 @@ def _note_use(session, row: ApiToken) -> None:
         row.last_used_at = now
 
 
-def _analyse(u: live.Utterance, required: set[str]) -> dict:
-    return live.analyse(get_engine(), u, required)
-
-
 def _deliver(payload) -> tuple[dict, int]:
-    """Store one utterance; (JSON answer, HTTP status). Bad input, conflicts and outages become clear errors."""
+    """Store one utterance; (JSON answer, HTTP status). Bad input, conflicts and outages become clear errors.
+
+    A final customer utterance goes into the query log like a settled typed query (editors' content-gap report
+    reads it), once: only by the delivery that stored it, not by a duplicate or a racing copy."""
+    analysed = {}
+
+    def analyse(u: live.Utterance, required: set[str]) -> dict:
+        analysed["result"] = live.analyse(get_engine(), u, required)
+        return analysed["result"]
+
     try:
         u = live.parse_utterance(payload)
-        stored = live.store_utterance(get_db(), u, _analyse, source=g.integration)
+        stored = live.store_utterance(get_db(), u, analyse, source=g.integration)
+        if u.speaker == "customer" and stored.status in ("created", "finalised") and "result" in analysed:
+            get_querylog().record(u.agent, u.text, analysed["result"]["suggestions"])
     except live.LiveInputError as exc:
         return {"error": str(exc), "field": exc.field, "status": exc.status}, exc.status
     except QueryError as exc:

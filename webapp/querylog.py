@@ -1,12 +1,15 @@
 """Suggest requests are logged off the request path: queued, then written in batches by one thread."""
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 
 from kb.db import Database
 from kb.models import SuggestLog
 from kb.normalize import normalize
+
+log = logging.getLogger(__name__)
 
 
 class QueryLog:
@@ -48,6 +51,8 @@ class QueryLog:
         try:
             with self.db.session() as s:
                 s.add_all(SuggestLog(**entry) for entry in batch)
+        except Exception:  # the database is away: this batch of the log is lost, the writer lives on
+            log.warning("query log: %d entries not written", len(batch), exc_info=True)
         finally:
             for _ in batch:
                 self._queue.task_done()
