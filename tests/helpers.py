@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from kb.config import Settings
+from kb.encoders import Encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"
@@ -91,3 +92,19 @@ def wait_until(check, timeout: float = 30.0, what: str = "the condition", interv
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+class CountingEncoder(Encoder):
+    """The real model, counting every text it is asked to embed."""
+
+    def __init__(self, real: Encoder):
+        self.real, self.model_id, self.dim = real, real.model_id, real.dim
+        self.texts = 0
+
+    def encode_queries(self, texts):
+        self.texts += len(texts)
+        return self.real.encode_queries(texts)
+
+    def encode_passages(self, texts):
+        self.texts += len(texts)
+        return self.real.encode_passages(texts)

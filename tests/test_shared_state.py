@@ -16,28 +16,12 @@ from indexer.rule_models import KEEP as RULE_MODELS_KEPT
 from indexer.rule_models import RuleModelStore
 from kb.articles import parse_article
 from kb.db import Database
-from kb.encoders import Encoder, create_encoder
+from kb.encoders import create_encoder
 from kb.engine import KnowledgeBase
 from kb.models import ArticleRecord, PublishEvent, SharedEmbedding, SharedRuleModel
 from kb.store import publish
-from tests.helpers import ROOT, make_settings, wait_until
+from tests.helpers import ROOT, CountingEncoder, make_settings, wait_until
 from tests.test_generations import NEW_ARTICLE, _publish_new_article
-
-
-class CountingEncoder(Encoder):
-    """The real model, counting every text it is asked to embed."""
-
-    def __init__(self, real: Encoder):
-        self.real, self.model_id, self.dim = real, real.model_id, real.dim
-        self.texts = 0
-
-    def encode_queries(self, texts):
-        self.texts += len(texts)
-        return self.real.encode_queries(texts)
-
-    def encode_passages(self, texts):
-        self.texts += len(texts)
-        return self.real.encode_passages(texts)
 
 
 def test_a_new_node_builds_its_index_without_embedding_anything(kb_copy, tmp_path):

@@ -1,26 +1,10 @@
 """Start-up warms everything a first request would wait for: the index, the model and the adherence matcher's
 reference embeddings (a live call's first agent line would otherwise embed dozens of texts)."""
 from kb import adherence
-from kb.encoders import Encoder, create_encoder
+from kb.encoders import create_encoder
 from kb.engine import KnowledgeBase
 from kb.live import said_disclosures
-from tests.helpers import wait_until
-
-
-class CountingEncoder(Encoder):
-    """The real model, counting the texts it embeds."""
-
-    def __init__(self, real: Encoder):
-        self.real, self.model_id, self.dim = real, real.model_id, real.dim
-        self.texts = 0
-
-    def encode_queries(self, texts):
-        self.texts += len(texts)
-        return self.real.encode_queries(texts)
-
-    def encode_passages(self, texts):
-        self.texts += len(texts)
-        return self.real.encode_passages(texts)
+from tests.helpers import CountingEncoder, wait_until
 
 
 def test_after_start_up_an_agent_line_embeds_only_its_own_sentences(kb_settings, app_factory, monkeypatch):
