@@ -258,9 +258,11 @@ def append_event(session: Session, agent: str, call_ref: str, kind: str, payload
     return event.id
 
 
-def end_call(db: Database, call_ref: str, agent: str | None = None) -> tuple[LiveCall | None, bool]:
+def end_call(db: Database, call_ref: str, agent: str | None = None,
+             on_end: Callable[[Session, LiveCall], None] | None = None) -> tuple[LiveCall | None, bool]:
     """Mark the call ended (once) and tell the sidebar; returns (call or None if unknown or not ``agent``'s,
-    whether it ended now)."""
+    whether it ended now). ``on_end(session, call)`` runs in the same transaction when this request ended it (the
+    integration keeps a record of a call nobody else recorded: kb/live_records.py)."""
     with db.session() as s:
         _serialise(s)
         call = s.get(LiveCall, call_ref)
@@ -268,13 +270,15 @@ def end_call(db: Database, call_ref: str, agent: str | None = None) -> tuple[Liv
             return None, False
         ended = s.execute(update(LiveCall).where(LiveCall.call_ref == call_ref, LiveCall.ended_at.is_(None))
                           .values(ended_at=utcnow())).rowcount
+        s.refresh(call)
         if ended:
             append_event(s, call.agent, call_ref, "end", {"call_ref": call_ref})
-        s.refresh(call)
+            if on_end is not None:
+                on_end(s, call)
         return call, bool(ended)
 
 
-# --- reading: the sidebar's stream and the call record ---------------------------------------------------------------
+# --- reading: the sidebar's stream --------------------------------------------------------------------------------------
 
 def event_dict(event: LiveEvent) -> dict:
     return {"id": event.id, "kind": event.kind, "call_ref": event.call_ref, "data": event.payload}
@@ -305,71 +309,3 @@ def resume_point(session: Session, agent: str) -> int:
     if first is not None:
         return first - 1
     return session.scalar(select(func.max(LiveEvent.id)).where(LiveEvent.agent == agent)) or 0
-
-
-def _seconds(offset_ms: int) -> float:
-    return round(offset_ms / 1000, 3)
-
-
-def live_record(session: Session, call_ref: str, agent: str) -> dict | None:
-    """What the call record keeps of a live call: the transcript, what each final utterance suggested, which rules it
-    fired and which disclosures the agent said, each with its offset in the call. None if the call is not this
-    agent's."""
-    call = session.get(LiveCall, call_ref)
-    if call is None or call.agent != agent:
-        return None
-    rows = session.scalars(select(LiveUtterance).where(LiveUtterance.call_ref == call_ref,
-                                                       LiveUtterance.final.is_(True))
-                           .order_by(LiveUtterance.offset_ms, LiveUtterance.id))
-    transcript = [{"speaker": r.speaker, "text": r.text, "offset_ms": r.offset_ms, "at": _seconds(r.offset_ms),
-                   "received_at": r.received_at.isoformat() + "Z"} for r in rows]
-    suggested, fired, said = [], [], []
-    events = session.scalars(select(LiveEvent).where(LiveEvent.call_ref == call_ref, LiveEvent.kind == "utterance")
-                             .order_by(LiveEvent.id))
-    for event in events:
-        u, result = event.payload.get("utterance", {}), event.payload.get("suggestions")
-        if not u.get("final"):
-            continue
-        where = {"speaker": u["speaker"], "offset_ms": u["offset_ms"], "at": _seconds(u["offset_ms"]),
-                 "utterance": u["text"]}
-        if result and u["speaker"] == "customer":
-            suggested.append({**where, "answers": [
-                {"article_id": a["article_id"], "heading": a["heading"], "title": a["title"], "score": a["score"]}
-                for a in result.get("answers", [])]})
-        for kind in ("disclosures", "escalations"):
-            for rule in (result or {}).get(kind, []):
-                fired.append({**where, "id": rule["id"], "type": kind[:-1], "how": rule["how"],
-                              "reason": rule["reason"], "score": rule["score"]})
-        for item in event.payload.get("said", []):
-            said.append({**where, "rule_id": item["rule_id"], "score": item["score"]})
-    return {"call_ref": call_ref, "started_at": call.started_at.isoformat() + "Z",
-            "ended_at": call.ended_at.isoformat() + "Z" if call.ended_at else None,
-            "transcript": transcript, "suggested": suggested, "fired": fired, "said": said}
-
-
-def checklist_for_record(data: dict, record: dict) -> tuple[list[dict], list[dict]]:
-    """``required`` and ``said`` of a live call record (docs/interfaces.md, "Call record data"): each disclosure of
-    the agent's checklist once, at the offset where the transcript first fired it (else when the sidebar raised it),
-    and one entry per tick: ``auto`` with the agent's utterance and score when the words ticked it, else ``manual``
-    at the time the agent ticked it."""
-    fired_at = {}
-    for item in record.get("fired", []):
-        if item["type"] == "disclosure":
-            fired_at.setdefault(item["id"], item["offset_ms"])
-    required, said = [], []
-    for d in data.get("disclosures", []):
-        offset = fired_at.get(d["id"])
-        if offset is None and d.get("fired_at") is not None:
-            offset = round(d["fired_at"] * 1000)
-        required.append({"rule_id": d["id"], "offset_ms": offset, "title": d.get("title", ""),
-                         "dismissed": bool(d.get("dismissed"))})
-        if not d.get("ticked"):
-            continue
-        if d.get("ticked_by") == "speech" and d.get("said_offset_ms") is not None:
-            said.append({"rule_id": d["id"], "utterance": d.get("said_text", ""), "score": d.get("said_score"),
-                         "offset_ms": d["said_offset_ms"], "how": "auto"})
-        else:
-            at = d.get("ticked_at")
-            said.append({"rule_id": d["id"], "utterance": "", "score": None,
-                         "offset_ms": round(at * 1000) if at is not None else None, "how": "manual"})
-    return required, said

@@ -5,8 +5,11 @@ Tests wait on what the server stored or the page shows (:func:`wait_until`), nev
 from __future__ import annotations
 
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, Sequence
 
 from kb.config import Settings
 from kb.encoders import Encoder
@@ -22,6 +25,21 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
     database_url = overrides.pop("database_url", f"sqlite:///{data_dir / 'kb.sqlite'}")
     return Settings.from_env(data_dir=str(data_dir), database_url=database_url,
                              embed_cache_path=str(overrides.pop("embed_cache_path", TEST_CACHE)), **overrides)
+
+
+def run_together(work: Callable, items: Sequence, timeout: float = 120) -> list:
+    """``work(item)`` for every item on a thread of its own, all released at once by a barrier: the races that the
+    database's unique constraints and locks must decide. Returns the results in item order; a thread's exception is
+    raised here."""
+    items = list(items)
+    barrier = threading.Barrier(len(items))
+
+    def released(item):
+        barrier.wait(timeout)
+        return work(item)
+
+    with ThreadPoolExecutor(len(items)) as pool:
+        return list(pool.map(released, items, timeout=timeout))
 
 
 def pristine(kb_settings: Settings) -> Path:

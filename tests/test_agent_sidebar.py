@@ -1,8 +1,6 @@
 """Agent sidebar at the HTTP level: the page, whole-article pages, feedback and call records (with bad input)."""
 import datetime as dt
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +10,7 @@ from kb.calls import FEEDBACK_MERGE_SECONDS
 from kb.db import Database
 from kb.models import ArticleRecord, CallRecord, Feedback
 from kb.store import publish
-from tests.helpers import Client
+from tests.helpers import Client, run_together
 
 CALL = {
     "client_id": "c0ffee01",
@@ -161,18 +159,6 @@ def test_call_record_is_stored_once_with_its_disclosures(private):
     assert data["answers_opened"][0]["action"] == "expand" and data["feedback"][0]["helpful"] is True
 
 
-def race(upload, copies: int = 2) -> list:
-    """Call ``upload(index)`` from ``copies`` threads released together by a barrier; return the responses."""
-    barrier = threading.Barrier(copies)
-
-    def send(index):
-        barrier.wait()
-        return upload(index)
-
-    with ThreadPoolExecutor(copies) as pool:
-        return list(pool.map(send, range(copies)))
-
-
 def test_racing_uploads_of_one_call_store_one_record(private):
     """Two tabs (two logged-in clients of one agent) upload the same call at once, then a replay of the request
     arrives: the unique constraint leaves one record, one upload gets 201 and every other one 200 with its id."""
@@ -180,7 +166,7 @@ def test_racing_uploads_of_one_call_store_one_record(private):
     tabs = [client, Client(client.app, "agent1")]
     for attempt in range(10):
         call = {**CALL, "client_id": f"race-{attempt}"}
-        responses = race(lambda tab: tabs[tab].post_json("/agent/api/calls", call))
+        responses = run_together(lambda tab: tabs[tab].post_json("/agent/api/calls", call), range(2))
         responses.append(client.post_json("/agent/api/calls", call))  # a retry after a lost response
         assert sorted(r.status_code for r in responses) == [200, 200, 201]
         assert len({r.get_json()["id"] for r in responses}) == 1
@@ -193,7 +179,8 @@ def test_racing_copies_of_one_vote_store_one_row(private):
     client, db = private
     vote = {"article_id": "lost-card-freeze", "heading": "挂失后怎么补卡", "query": "卡丢了怎么办", "helpful": True}
     for attempt in range(10):
-        responses = race(lambda _: client.post_json("/agent/api/feedback", {**vote, "query": f"卡丢了 {attempt}"}))
+        responses = run_together(lambda _: client.post_json("/agent/api/feedback", {**vote, "query": f"卡丢了 {attempt}"}),
+                                 range(2))
         assert sorted(r.status_code for r in responses) == [200, 201]
     with db.session() as s:
         assert len(s.scalars(select(Feedback)).all()) == 10

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +14,7 @@ from kb.drafts import fields_from_article
 from kb.models import ArticleDraft, ArticleRecord, ArticleVersion, AuditEntry, CallRecord
 from kb.store import version_article
 from kb.users import create_user
-from tests.helpers import PASSWORD, Client
+from tests.helpers import PASSWORD, Client, run_together
 
 ARTICLE = "lost-card-freeze"
 
@@ -114,21 +113,10 @@ def test_concurrent_publishes_from_one_version_one_wins_the_rest_conflict(kb_cop
             create_user(s, f"racer{n}", "editor", PASSWORD)
     clients = [Client(app, f"racer{n}") for n in range(editors)]
     start = edit_form(app)
-    barrier = threading.Barrier(editors)
-    statuses: dict[int, int] = {}
-
-    def race(n: int):
-        form = {**start, "body": start["body"] + f"\n\n编辑 {n} 的补充。"}
-        barrier.wait()
-        statuses[n] = submit(clients[n], form, "publish").status_code
-
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(editors)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert sorted(statuses.values()) == [302] + [409] * (editors - 1), statuses
-    winner = next(n for n, status in statuses.items() if status == 302)
+    forms = [{**start, "body": start["body"] + f"\n\n编辑 {n} 的补充。"} for n in range(editors)]
+    statuses = run_together(lambda n: submit(clients[n], forms[n], "publish").status_code, range(editors))
+    assert sorted(statuses) == [302] + [409] * (editors - 1), statuses
+    winner = statuses.index(302)
     with db_of(app).session() as s:
         record = s.get(ArticleRecord, ARTICLE)
         numbers = list(s.scalars(select(ArticleVersion.number).where(ArticleVersion.article_id == ARTICLE)

@@ -1,18 +1,17 @@
 """The live call API: integration tokens, idempotent utterances (also racing copies), out-of-order delivery, bad
 input, the JSON lines variant, the end of a call, and the call record that keeps the live transcript."""
 import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
 
 from kb.db import Database
-from kb.live import live_record, said_disclosures
+from kb.live import said_disclosures
+from kb.live_records import live_record
 from kb.models import CallRecord, LiveEvent, LiveUtterance, SuggestLog
 from kb.qa import summarize_call
 from kb.tokens import create_token, revoke_token
-from tests.helpers import Client
+from tests.helpers import Client, run_together
 
 WEALTH = "disclosure-wealth-not-guaranteed"
 
@@ -108,15 +107,12 @@ def test_partials_update_the_line_and_only_the_final_counts(live):
 
 def test_racing_copies_of_one_delivery_store_one_row(live):
     copies = 8
-    barrier = threading.Barrier(copies)
 
     def deliver(_):
-        barrier.wait()
         response = live.post(utt("我要挂失", offset_ms=4200))
         return response.status_code, response.get_json()["utterance"]["id"]
 
-    with ThreadPoolExecutor(copies) as pool:
-        results = list(pool.map(deliver, range(copies)))
+    results = run_together(deliver, range(copies))
     assert sorted(code for code, _ in results) == [200] * (copies - 1) + [201]
     assert len({row_id for _, row_id in results}) == 1
     with live.db.session() as s:
@@ -236,3 +232,60 @@ def test_the_call_record_keeps_the_live_transcript_suggestions_and_rules(live):
     assert agent.post_json("/agent/api/calls", upload).status_code == 200  # a retried upload finds the record
     wrong = agent.post_json("/agent/api/calls", {**upload, "client_id": "live-c2", "live_call_ref": "nope"})
     assert wrong.status_code == 400 and "live_call_ref" in wrong.get_json()["error"]
+
+
+def _call_records(db):
+    with db.session() as s:
+        return [(r.agent, r.client_id, r.data) for r in s.scalars(select(CallRecord).order_by(CallRecord.id))]
+
+
+def test_a_call_the_agent_never_recorded_is_kept_from_its_transcript_for_qa(live):
+    ref = "asr-" + "x" * 76  # the longest call ref: the record's client id still fits its column
+    live.post(utt("这个理财产品保本吗", offset_ms=3000, call_ref=ref))
+    live.post(utt("这款理财不是存款，不保证本金，可能会亏钱。", speaker="agent", offset_ms=8000, call_ref=ref))
+    live.post(utt("我要去银保监会投诉你们", offset_ms=15000, call_ref=ref))
+    assert live.http.post(f"/api/live/calls/{ref}/end", headers=live.auth).get_json()["ended"] is True
+    assert live.http.post(f"/api/live/calls/{ref}/end", headers=live.auth).get_json()["ended"] is False
+    [(agent, client_id, data)] = _call_records(live.db)
+    assert agent == "agent1" and data["recorded_by"] == "integration" and data["live_call_ref"] == ref
+    assert len(client_id) <= 64 and [t["offset_ms"] for t in data["live"]["transcript"]] == [3000, 8000, 15000]
+    adherence = summarize_call(data)
+    [wealth] = [d for d in adherence.disclosures if d.rule_id == WEALTH]
+    assert (wealth.status, wealth.how, wealth.said_at, wealth.required_at) == ("said", "auto", 8.0, 3.0)
+    assert wealth.utterance == "这款理财不是存款，不保证本金，可能会亏钱。"
+    raised = {e.rule_id: e for e in adherence.escalations}
+    assert raised["escalation-regulator-complaint"].raised_at == 15.0
+    assert not raised["escalation-regulator-complaint"].handled  # nobody saw it: the QA view must not call it handled
+    trainer = Client(live.app, "trainer1")
+    overview = trainer.get("/training/qa/").get_data(as_text=True)
+    assert "agent1" in overview
+    with live.db.session() as s:
+        record_id = s.scalars(select(CallRecord.id)).one()
+    page = trainer.get(f"/training/qa/calls/{record_id}").get_data(as_text=True)
+    assert "本记录由系统根据转写生成" in page and "这款理财不是存款" in page
+
+
+def test_the_agents_own_record_replaces_the_one_kept_from_the_transcript(live):
+    live.post(utt("这个理财产品保本吗", offset_ms=3000))
+    live.http.post("/api/live/calls/call-1/end", headers=live.auth)
+    assert [d.get("recorded_by") for _, _, d in _call_records(live.db)] == ["integration"]
+    agent = Client(live.app, "agent1")
+    upload = {"client_id": "live-c1", "started_at": "2026-03-02T01:00:00Z", "ended_at": "2026-03-02T01:00:20Z",
+              "duration_seconds": 20, "live_call_ref": "call-1",
+              "disclosures": [{"id": WEALTH, "title": "理财产品非保本", "fired_at": 3, "ticked": True,
+                               "ticked_at": 10, "ticked_by": "hand"}]}
+    assert agent.post_json("/agent/api/calls", upload).status_code == 201
+    assert agent.post_json("/agent/api/calls", upload).status_code == 200
+    [(_, client_id, data)] = _call_records(live.db)
+    assert client_id == "live-c1" and "recorded_by" not in data
+    assert data["said"][0]["how"] == "manual"
+
+
+def test_an_agent_who_finished_the_call_first_keeps_the_only_record(live):
+    live.post(utt("这个理财产品保本吗", offset_ms=3000))
+    agent = Client(live.app, "agent1")
+    upload = {"client_id": "live-c1", "started_at": "2026-03-02T01:00:00Z", "ended_at": "2026-03-02T01:00:20Z",
+              "duration_seconds": 20, "live_call_ref": "call-1"}
+    assert agent.post_json("/agent/api/calls", upload).status_code == 201
+    assert live.http.post("/api/live/calls/call-1/end", headers=live.auth).get_json()["ended"] is False
+    assert [client_id for _, client_id, _ in _call_records(live.db)] == ["live-c1"]

@@ -18,7 +18,7 @@ from kb.drafts import fields_from_article
 from kb.generation import MANIFEST, current_generation
 from kb.models import ArticleRecord
 from kb.store import version_article
-from tests.helpers import PASSWORD, pristine, wait_until
+from tests.helpers import PASSWORD, pristine, run_together, wait_until
 from tests.nodes import Client, Node
 from tests.test_generations import NEW_ARTICLE
 
@@ -130,22 +130,14 @@ def test_editors_racing_on_two_nodes_one_wins_one_gets_409_with_their_text(clust
     for editor, name in zip(editors, ("editor1", "admin1")):
         assert editor.login(name, PASSWORD) == 302
     forms = [_edit_form(editor, cluster.url, "lost-card-freeze") for editor in editors]
-    results, start = {}, threading.Barrier(2)
-
-    def publish_edit(index: int):
-        form = {**forms[index], "action": "publish", "csrf_token": editors[index].token,
-                "body": forms[index]["body"] + f"\n\n第{index + 1}位编辑在节点上的补充。"}
-        start.wait()
-        results[index] = editors[index].request("POST", "/editor/articles/lost-card-freeze/edit", urlencode(form),
-                                                {"Content-Type": "application/x-www-form-urlencoded"})
-
-    threads = [threading.Thread(target=publish_edit, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(status for status, _ in results.values()) == [302, 409]
-    loser = next(i for i, (status, _) in results.items() if status == 409)
+    bodies = [urlencode({**forms[index], "action": "publish", "csrf_token": editors[index].token,
+                         "body": forms[index]["body"] + f"\n\n第{index + 1}位编辑在节点上的补充。"})
+              for index in range(2)]
+    results = run_together(lambda index: editors[index].request(
+        "POST", "/editor/articles/lost-card-freeze/edit", bodies[index],
+        {"Content-Type": "application/x-www-form-urlencoded"}), range(2))
+    assert sorted(status for status, _ in results) == [302, 409]
+    loser = next(i for i, (status, _) in enumerate(results) if status == 409)
     page = results[loser][1].decode()
     assert "发布被拒绝" in page and f"第{loser + 1}位编辑在节点上的补充。</textarea>" in page
     db = Database(cluster.url)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +11,7 @@ from sqlalchemy import select
 from kb.models import CallRecord
 from kb.qa import LATE, LATE_AFTER_SECONDS, MISSED, SAID, summarize_agents, summarize_call
 from kb.training.models import Quiz, QuizAssignment, TrainingQuestion
-from tests.helpers import Client
+from tests.helpers import Client, run_together
 
 WEALTH = "disclosure-wealth-not-guaranteed"
 SUITABILITY = "disclosure-risk-suitability"
@@ -185,14 +183,8 @@ def test_one_click_builds_a_quiz_from_the_agents_misses_and_assigns_it(qa_app):
 def test_racing_and_repeated_clicks_build_one_remedial_quiz_until_new_calls_miss_more(qa_app):
     _live_call(qa_app, "agent1", "live-1", live_data())
     trainers = [Client(qa_app, "trainer1") for _ in range(3)]
-    barrier = threading.Barrier(len(trainers))
-
-    def click(trainer: Client) -> str:
-        barrier.wait()
-        return _form(trainer, "/training/qa/agents/agent1/quiz").headers["Location"]
-
-    with ThreadPoolExecutor(len(trainers)) as pool:
-        locations = set(pool.map(click, trainers))
+    locations = set(run_together(lambda trainer: _form(trainer, "/training/qa/agents/agent1/quiz")
+                                 .headers["Location"], trainers))
     locations.add(_form(trainers[0], "/training/qa/agents/agent1/quiz").headers["Location"])   # a retry later
     assert len(locations) == 1 and "/training/quizzes/" in locations.pop()
     with _db(qa_app).session() as s:

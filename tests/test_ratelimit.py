@@ -6,7 +6,7 @@ import pytest
 
 from kb.db import Database
 from kb.users import create_user
-from tests.helpers import PASSWORD, Client
+from tests.helpers import PASSWORD, Client, run_together
 from webapp.ratelimit import RateLimiter
 
 
@@ -42,18 +42,7 @@ def test_the_limit_counts_refuses_slides_and_resets(db):
 
 def test_racing_attempts_never_pass_the_limit(db):
     limiter = RateLimiter(db, "api", limit=10, window_seconds=60)
-    results, start = [], threading.Barrier(8)
-
-    def attempt():
-        start.wait()
-        for _ in range(4):
-            results.append(limiter.allow("agent1"))
-
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = sum(run_together(lambda _: [limiter.allow("agent1") for _ in range(4)], range(8)), [])
     assert len(results) == 32 and results.count(True) == 10
 
 
@@ -62,19 +51,12 @@ def test_racing_attempts_on_both_sides_of_a_slot_boundary_never_pass_the_limit(d
     boundary = 1_800_000_000.0  # a multiple of the 6 s slot
     local = threading.local()
     limiter = RateLimiter(db, "api", limit=10, window_seconds=60, clock=lambda: local.now)
-    results, start = [], threading.Barrier(8)
 
-    def attempt(now: float):
+    def attempt(now: float) -> list[bool]:
         local.now = now
-        start.wait()
-        for _ in range(4):
-            results.append(limiter.allow("agent1"))
+        return [limiter.allow("agent1") for _ in range(4)]
 
-    threads = [threading.Thread(target=attempt, args=(boundary + (-0.5 if i % 2 else 0.5),)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = sum(run_together(attempt, [boundary + (-0.5 if i % 2 else 0.5) for i in range(8)]), [])
     assert len(results) == 32 and results.count(True) == 10
 
 

@@ -5,7 +5,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 
 from sqlalchemy import delete, func, select
 
@@ -20,7 +19,7 @@ from kb.encoders import create_encoder
 from kb.engine import KnowledgeBase
 from kb.models import ArticleRecord, PublishEvent, SharedEmbedding, SharedRuleModel
 from kb.store import publish
-from tests.helpers import ROOT, CountingEncoder, make_settings, wait_until
+from tests.helpers import ROOT, CountingEncoder, make_settings, run_together, wait_until
 from tests.test_generations import NEW_ARTICLE, _publish_new_article
 
 
@@ -74,21 +73,7 @@ def test_nodes_racing_to_store_the_same_vectors_keep_one_row_each(kb_copy, tmp_p
     items = {text_key(f"passage:{t}"): v for t, v in zip(texts, vectors)}
     db = Database(kb_copy.database_url)
     caches = [SharedEmbeddingCache(EmbeddingCache(tmp_path / f"node-{n}.sqlite"), db.engine) for n in range(4)]
-    barrier, errors = threading.Barrier(len(caches)), []
-
-    def store(cache):
-        barrier.wait()
-        try:
-            cache.put_many(encoder.model_id, items)
-        except Exception as exc:  # noqa: BLE001 - the test reports any failure below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=store, args=(c,)) for c in caches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    run_together(lambda cache: cache.put_many(encoder.model_id, items), caches)
     with db.session() as s:
         rows = s.execute(select(SharedEmbedding.text_key, SharedEmbedding.vector)
                          .where(SharedEmbedding.text_key.in_(items))).all()
@@ -103,21 +88,9 @@ def test_nodes_racing_to_store_the_same_vectors_keep_one_row_each(kb_copy, tmp_p
 
 def test_racing_nodes_store_a_trained_rule_model_once_and_only_the_newest_are_kept(kb_copy):
     db = Database(kb_copy.database_url)
-    stores, barrier, errors = [RuleModelStore(db.engine) for _ in range(4)], threading.Barrier(4), []
-
-    def store(shared):
-        barrier.wait()
-        try:
-            shared.put("racing-key", b"model", b"background")
-        except Exception as exc:  # noqa: BLE001 - the test reports any failure below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=store, args=(s,)) for s in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == [] and stores[0].get("racing-key") == (b"model", b"background")
+    stores = [RuleModelStore(db.engine) for _ in range(4)]
+    run_together(lambda shared: shared.put("racing-key", b"model", b"background"), stores)
+    assert stores[0].get("racing-key") == (b"model", b"background")
     for n in range(RULE_MODELS_KEPT):
         stores[0].put(f"later-{n}", b"m", b"b")
     with db.session() as s:

@@ -9,8 +9,8 @@ from flask import Blueprint, abort, jsonify, render_template, url_for
 
 from kb.articles import TYPE_LABELS
 from kb.calls import CallDataError, parse_call_report, save_call, save_feedback
-from kb.live import checklist_for_record, live_record
 from kb.live import end_call as end_live_call
+from kb.live_records import attach_live, discard_integration_record
 from kb.models import ArticleRecord
 from kb.render import render_markdown
 from kb.store import version_article
@@ -76,8 +76,9 @@ def calls():
             abort(400, description=f"live_call_ref: no live call {ref!r} of agent {agent!r}")
         # the live call's transcript, suggestions, rules fired and disclosures said, as the server stored them
         with get_db().session() as s:
-            report.data["live"] = live_record(s, ref, agent)
-        report.data["required"], report.data["said"] = checklist_for_record(report.data, report.data["live"])
+            attach_live(s, report, agent)
     with get_db().session() as s:
         record, created = save_call(s, agent, report)
+        if ref:
+            discard_integration_record(s, agent, ref)  # the agent's record replaces the one the server kept
         return jsonify(id=record.id, created=created), 201 if created else 200

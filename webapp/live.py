@@ -22,6 +22,7 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from kb import live
 from kb.engine import QueryError
 from kb.index import IndexMissing
+from kb.live_records import keep_integration_record
 from kb.models import ApiToken, utcnow
 from kb.tokens import authenticate_token
 
@@ -147,8 +148,9 @@ def _utterance_lines() -> Response:
 @bp.post("/api/live/calls/<call_ref>/end")
 @require_token("integration")
 def end_call(call_ref: str):
-    """The call is over: the sidebar is told (it asks the agent to finish the call record). Repeating it is fine."""
-    call, ended = live.end_call(get_db(), call_ref)
+    """The call is over: the sidebar is told (it asks the agent to finish the call record), and the server keeps a
+    record of the call until the agent uploads theirs (kb/live_records.py). Repeating it is fine."""
+    call, ended = live.end_call(get_db(), call_ref, on_end=keep_integration_record)
     if call is None:
         abort(404, description=f"no live call {call_ref!r}")
     return jsonify(call_ref=call_ref, ended=ended, ended_at=call.ended_at.isoformat() + "Z")
