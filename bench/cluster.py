@@ -11,6 +11,7 @@ node did before embeddings and rule models were shared (it embeds everything and
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import signal
@@ -37,6 +38,7 @@ from tests.pgcluster import PostgresCluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-123"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ARTICLE = """---
 id: bench-cluster-{n}
 title: 极光卡第{n}号权益
@@ -111,6 +113,47 @@ def load(nodes: list[Node], names: list[str], seconds: float) -> tuple[list[floa
     return results, len(errors)
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _cpu(pid: int, waited: bool = False) -> float:
+    """CPU seconds (user + system) a process has used; ``waited`` adds its children that have exited (PostgreSQL's
+    postmaster reaps its backends, so their time is counted after they end)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if waited else 0)
+    return ticks / CLOCK_TICKS
+
+
+def node_cpu(nodes: list[Node]) -> float:
+    """CPU seconds of the nodes' gunicorn processes (master and workers)."""
+    return sum(_cpu(pid) for node in nodes for pid in [node.process.pid, *_children(node.process.pid)])
+
+
+def postgres_cpu(cluster: PostgresCluster) -> float:
+    """CPU seconds of the PostgreSQL server: the postmaster, its live processes and the backends that ended."""
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    return _cpu(postmaster, waited=True) + sum(_cpu(pid) for pid in _children(postmaster))
+
+
+def cpu_snapshot(nodes: list[Node], cluster: PostgresCluster | None) -> tuple[float, float, float]:
+    """CPU seconds so far of the nodes, of PostgreSQL (0 without) and of this process (the simulated agents)."""
+    return node_cpu(nodes), postgres_cpu(cluster) if cluster else 0.0, time.process_time()
+
+
+def cpu_per_request(before: tuple, after: tuple, requests: int) -> str:
+    """Where the machine's CPU went per request during a load: what decides latency on a shared 2-core box."""
+    nodes, database, agents = ((a - b) * 1000 / max(1, requests) for a, b in zip(after, before))
+    return (f"CPU per request: nodes {nodes:.1f} ms, PostgreSQL {database:.1f} ms, "
+            f"simulated agents {agents:.1f} ms")
+
+
 def rss_mb(node: Node) -> float:
     """Resident memory of the node's gunicorn worker(s) (the master only forks them), from /proc."""
     pid = node.process.pid
@@ -181,10 +224,13 @@ def main() -> int:
         db.engine.dispose()
         print(f"cluster: publish on A → searchable on B median {statistics.median(delays):.2f}s "
               f"max {max(delays):.2f}s over {len(delays)} publishes (goal ≤ 2 s)")
+        before = cpu_snapshot([node_a, node_b], cluster)
         latencies, errors = load([node_a, node_b], names, args.seconds)
+        after = cpu_snapshot([node_a, node_b], cluster)
         print(f"cluster: HTTP /api/suggest p50 {percentile(latencies, 50):.0f} ms p95 "
               f"{percentile(latencies, 95):.0f} ms, {len(latencies)} requests, {errors} errors "
-              f"({args.agents} agents over 2 PostgreSQL nodes × 1 worker)")
+              f"({args.agents} agents over 2 PostgreSQL nodes × 1 worker); "
+              f"{cpu_per_request(before, after, len(latencies) + errors)}")
         print(f"cluster: RSS per node after the load: A {rss_mb(node_a):.0f} MB, B {rss_mb(node_b):.0f} MB")
         if args.cold_join:
             for node in nodes:  # the join alone, as a new machine would see it
@@ -203,15 +249,21 @@ def main() -> int:
         sqlite_dir = _dir(work, "sqlite")
         sqlite_url = f"sqlite:///{sqlite_dir / 'kb.sqlite'}"
         prepare(sqlite_url, args.agents)
-        single = Node("sqlite", sqlite_dir, dict(env, KB_DATABASE_URL=sqlite_url)).start(timeout=600, ready=False)
+        single_env = dict(env, KB_DATABASE_URL=sqlite_url, KB_EMBED_CACHE=str(work / "sqlite-embed-cache.sqlite"))
+        if seed.exists():  # like node A: a node that embedded the content before
+            shutil.copy(seed, single_env["KB_EMBED_CACHE"])
+        single = Node("sqlite", sqlite_dir, single_env).start(timeout=600, ready=False)
         nodes.append(single)
         probe = Client(single)
         probe.login(names[0], PASSWORD)
         wait_for(lambda: top(probe, "卡丢了怎么办") is not None, 600)
+        before = cpu_snapshot([single], None)
         latencies, errors = load([single], names, args.seconds)
+        after = cpu_snapshot([single], None)
         print(f"single: HTTP /api/suggest p50 {percentile(latencies, 50):.0f} ms p95 "
               f"{percentile(latencies, 95):.0f} ms, {len(latencies)} requests, {errors} errors "
-              f"({args.agents} agents on 1 SQLite node × 1 worker)")
+              f"({args.agents} agents on 1 SQLite node × 1 worker); "
+              f"{cpu_per_request(before, after, len(latencies) + errors)}")
     finally:
         for node in nodes:
             node.stop(signal.SIGKILL)
