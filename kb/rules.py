@@ -92,14 +92,14 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
                 rule, f"{what} {_format_seconds(elapsed)}（阈值 {_format_seconds(timer['after_seconds'])}）", "timer")
     if query_vector is not None and generation.rules and len(normalized_text) >= SEMANTIC_MIN_CHARS:
         probabilities = rule_probabilities(generation, query_vector, normalized_text)
-        sims = generation.rule_example_vectors @ query_vector
         for index, rule in enumerate(generation.rules):
             probability = float(probabilities[index])
             if rule["id"] in fired or probability < thresholds[rule["type"]]:
                 continue
-            mask = generation.rule_example_owner == index
-            best = int(np.where(mask, sims, -np.inf).argmax())
-            example = rule["training_texts"][int(mask[:best].sum())]
+            # the closest of this rule's examples says why; only a fired rule's examples are compared (all of
+            # them, thousands of rows, cost milliseconds on every keystroke for nothing)
+            rows = np.flatnonzero(generation.rule_example_owner == index)
+            example = rule["training_texts"][int((generation.rule_example_vectors[rows] @ query_vector).argmax())]
             fired[rule["id"]] = FiredRule(rule, f"与示例「{example}」意思相近（{probability:.2f}）", "semantic",
                                           probability)
     order = {"trigger": 0, "timer": 1, "semantic": 2, "answer": 3}
