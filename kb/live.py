@@ -278,7 +278,7 @@ def end_call(db: Database, call_ref: str, agent: str | None = None,
         return call, bool(ended)
 
 
-# --- reading: the sidebar's stream --------------------------------------------------------------------------------------
+# --- reading: the sidebar's stream ----------------------------------------------------------------------------------
 
 def event_dict(event: LiveEvent) -> dict:
     return {"id": event.id, "kind": event.kind, "call_ref": event.call_ref, "data": event.payload}
