@@ -226,10 +226,10 @@ def report(kb: KnowledgeBase, split: str, esun_questions: list[str], typing: boo
 def sweep(kb: KnowledgeBase) -> None:
     """Validation figures for a range of semantic thresholds (E.SUN is never used to choose).
 
-    Two passes instead of one per threshold: what fires without semantic matching (triggers, timers, answer links),
-    then every rule's probability with the threshold at 0; at threshold t the sidebar shows the first set plus the
-    rules whose probability reaches t (an answer link only adds a rule that nothing else raised, so it is in the
-    first set whatever t is)."""
+    Two passes instead of one per threshold: what fires without the classifier thresholds (triggers, timers, answer
+    links, and the neighbour vote, whose floor does not depend on them), then every rule's probability with the
+    threshold at 0; at threshold t the sidebar shows the first set plus the rules whose probability reaches t (an
+    answer link only adds a rule that nothing else raised, so it is in the first set whatever t is)."""
     positives, benign = load_cases()
     cases = [c for c in positives + benign if c.split == "validation"]
     escalation_ids = {r["id"] for r in kb.generation().rules if r["type"] == "escalation"}

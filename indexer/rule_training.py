@@ -7,7 +7,8 @@ Each rule gets a one-vs-rest logistic classifier over the query's sentence embed
   down, weighted up), the answer articles' ``questions`` (ordinary questions, which must raise nothing), the other
   rules' positives, and the knowledge base's titles, headings and aliases.
 The firing threshold itself lives with the matcher (kb/rules.py) and was chosen on the validation split of
-bench/rules_eval, never on the split the figures come from.
+bench/rules_eval, never on the split the figures come from. ``rule_model.npz`` also keeps the vectors of every
+training text that is not a rule example (counter-examples and background), for the matcher's neighbour vote.
 """
 from __future__ import annotations
 
@@ -158,7 +159,7 @@ def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: 
     counter = [(index, normalize(t)) for index, rule in enumerate(rules) for t in rule["counter_examples"]]
     questions = [q for info in articles_info.values() for q in info.get("questions", [])]
     example_vectors = embedder.embed(examples, "query", "rule examples")
-    settings = [FEATURES_VERSION, NGRAM_SCALE, CLASSIFIER_C, COUNTER_EXAMPLE_WEIGHT, QUESTION_WEIGHT]
+    settings = [FEATURES_VERSION, NGRAM_SCALE, CLASSIFIER_C, COUNTER_EXAMPLE_WEIGHT, QUESTION_WEIGHT, "neighbours"]
     model_key = text_key(json.dumps([model_id, examples, owners, counter, sorted(questions), settings],
                                     ensure_ascii=False))
     if base is not None and base_manifest.get("rule_model_key") == model_key:
@@ -180,7 +181,7 @@ def write_rules(generation: Path, rules: list[dict], articles_info: dict, base: 
         rows = training_rows(examples, owners, example_vectors, counter, counter_vectors, background,
                              background_vectors, background_weights)
         model = train_rule_classifiers(*rows, len(rules))
-        np.savez(generation / "rule_model.npz", **model)
+        np.savez(generation / "rule_model.npz", **model, neighbour_vectors=rows[0][len(examples):])
         # kept so that a draft rule can be trained the same way before it is published (indexer/rule_tryout.py)
         np.savez(generation / "rule_background.npz", vectors=background_vectors,
                  texts=np.asarray(background), weights=background_weights)

@@ -19,7 +19,14 @@ from kb.articles import RULE_TYPES, Article
 from kb.engine import KnowledgeBase
 from kb.index import IndexGeneration
 from kb.normalize import normalize
-from kb.rules import SEMANTIC_MIN_CHARS, classifier_probabilities, match_rules
+from kb.rules import (
+    NEIGHBOUR_MIN_PROBABILITY,
+    NEIGHBOUR_VOTES,
+    SEMANTIC_MIN_CHARS,
+    classifier_probabilities,
+    match_rules,
+    neighbour_votes,
+)
 from kb.triggers import match_triggers
 
 from .rule_training import positive_texts, rule_record, train_rule_classifiers, training_rows
@@ -63,11 +70,20 @@ def _draft_fires(kb: KnowledgeBase, generation: IndexGeneration, draft: Article,
     model, positive_vectors = _train_draft(kb, generation, positives, record["counter_examples"], draft.id)
     probability = float(classifier_probabilities(model["weights"], model["ngram_weights"], model["bias"], vector,
                                                  normalized)[0])
-    if probability < kb.rule_thresholds[draft.type]:
+    others = generation.rule_example_vectors[generation.rule_example_owner != _published_index(generation, draft.id)]
+    votes = neighbour_votes(positive_vectors @ vector, np.zeros(len(positives), dtype=np.int64),
+                            np.concatenate([others @ vector, generation.rule_neighbour_vectors @ vector]), 1)[0]
+    by_neighbours = votes >= NEIGHBOUR_VOTES and probability >= NEIGHBOUR_MIN_PROBABILITY
+    if probability < kb.rule_thresholds[draft.type] and not by_neighbours:
         return None
     closest = positives[int(np.argmax(positive_vectors @ vector))]
     return {**found, "how": "semantic", "reason": f"与示例「{closest}」意思相近（{probability:.2f}）",
             "score": round(probability, 4)}
+
+
+def _published_index(generation: IndexGeneration, rule_id: str) -> int:
+    """The published version's row in the generation's rules (-2, which owns nothing, for a new rule)."""
+    return next((index for index, rule in enumerate(generation.rules) if rule["id"] == rule_id), -2)
 
 
 def _train_draft(kb: KnowledgeBase, generation: IndexGeneration, positives: list[str], counter_examples: list[str],

@@ -57,6 +57,9 @@ class IndexGeneration:
         model = np.load(self.path / "rule_model.npz")
         self.rule_weights, self.rule_ngram_weights, self.rule_bias = \
             model["weights"], model["ngram_weights"], model["bias"]
+        # every training text that is not a rule example (counter-examples, background), for the neighbour vote
+        self.rule_neighbour_vectors = model["neighbour_vectors"] if "neighbour_vectors" in model.files else \
+            np.zeros((0, self.rule_example_vectors.shape[1]), dtype=np.float32)
 
     @cached_property
     def rule_background(self) -> dict[str, np.ndarray]:

@@ -1,8 +1,9 @@
 """Disclosure and escalation rules fire by phrase, by paraphrase and by timer, and say why."""
+import numpy as np
 import pytest
 
 from kb.normalize import normalize
-from kb.rules import linked_rules
+from kb.rules import linked_rules, neighbour_votes
 from kb.triggers import match_triggers
 
 
@@ -71,3 +72,22 @@ def test_an_answer_link_says_which_article_brought_it(kb):
     assert result["answers"][0]["article_id"] == "account-closing"
     identity = fired(result)["disclosure-identity-before-account"]
     assert identity["how"] == "semantic" or (identity["how"] == "answer" and "销户办理" in identity["reason"])
+
+
+def test_neighbour_vote_counts_a_rules_own_examples_among_the_nearest_training_texts():
+    example_sims = np.array([0.95, 0.94, 0.60, 0.50])
+    owners = np.array([1, 1, 0, 0])
+    # two of the three nearest texts are rule 1's examples; the third is background
+    assert neighbour_votes(example_sims, owners, np.array([0.96, 0.30]), 2).tolist() == [0, 2]
+    # background texts nearer than the examples outvote them
+    assert neighbour_votes(example_sims, owners, np.array([0.99, 0.98]), 2).tolist() == [0, 1]
+    # fewer training texts than neighbours: every one counts
+    assert neighbour_votes(np.array([0.9]), np.array([0]), np.zeros(0), 1).tolist() == [1]
+
+
+def test_the_neighbour_vote_sees_every_training_text_that_is_not_a_rule_example(kb):
+    generation = kb.generation()
+    counter_examples = sum(len(rule["counter_examples"]) for rule in generation.rules)
+    background = len(generation.rule_background["texts"])
+    assert generation.rule_neighbour_vectors.shape == (counter_examples + background,
+                                                       generation.rule_example_vectors.shape[1])
