@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"
 TEST_CACHE = ROOT / "var" / "test-embed-cache.sqlite"
 PASSWORD = "correct-horse-battery"
+# How long a test waits for an index build to finish before failing: a build after a publish retrains the rule
+# classifiers, which takes minutes on a loaded 2-core machine. Only a bound for failure: tests go on when it is done.
+BUILD_TIMEOUT = 600
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:

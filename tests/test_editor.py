@@ -15,7 +15,7 @@ from kb.diffs import diff_texts
 from kb.drafts import empty_fields, fields_from_article, validate
 from kb.models import ArticleDraft, ArticleRecord, ArticleVersion, AuditEntry, Feedback, SuggestLog
 from kb.store import publish, version_article
-from tests.helpers import CONTENT, Client, wait_until
+from tests.helpers import BUILD_TIMEOUT, CONTENT, Client, wait_until
 
 ARTICLE = "lost-card-freeze"
 
@@ -389,7 +389,7 @@ def test_health_page_shows_what_to_fix_and_write(copy_app):
     updater = copy_app.extensions["kb.index_updater"]
     with db.session() as s:
         publish(s, overdue, author="editor1")
-    assert updater.wait(updater.request(), timeout=60)
+    assert updater.wait(updater.request(), timeout=BUILD_TIMEOUT)
     page = text(Client(copy_app, "editor1").get("/editor/health"))
     section = lambda name: page.split(f'id="{name}"')[1].split("</section>")[0]
     assert "银行卡挂失冻结办理（旧版）" in section("reviews") and "2001-01-01" in section("reviews")

@@ -7,6 +7,7 @@ from kb.db import Database
 from kb.engine import KnowledgeBase
 from kb.models import ArticleRecord
 from kb.store import publish, version_article
+from tests.helpers import BUILD_TIMEOUT
 
 
 def test_a_burst_of_publishes_becomes_one_build_and_is_served(kb_copy):
@@ -31,7 +32,7 @@ def test_a_burst_of_publishes_becomes_one_build_and_is_served(kb_copy):
             edited[article_id] = (article.type, result.version, article.content_hash())
         assert not is_indexed(before, article_id, *edited[article_id])
         ticket = updater.request()
-    assert updater.wait(ticket, timeout=60)
+    assert updater.wait(ticket, timeout=BUILD_TIMEOUT)
     assert len(builds) == 1 and updater.status() == {"pending": False, "running": False, "builds": 1, "error": None}
     engine.holder.refresh()
     generation = engine.generation()
@@ -51,7 +52,7 @@ def test_a_failed_build_is_reported_and_the_worker_survives(kb_copy):
         return build_index(*args, **kwargs)
 
     updater = IndexUpdater(kb_copy, db, settle_seconds=0.0, build=flaky_build)
-    assert updater.wait(updater.request(), timeout=60)
+    assert updater.wait(updater.request(), timeout=BUILD_TIMEOUT)
     assert updater.status()["error"] == "OSError: disk full"
-    assert updater.wait(updater.request(), timeout=60)
+    assert updater.wait(updater.request(), timeout=BUILD_TIMEOUT)
     assert updater.status()["error"] is None and len(attempts) == 2
