@@ -10,6 +10,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+from threadpoolctl import threadpool_limits
 from whoosh import index as whoosh_index
 
 from .generation import CHUNK_SHARDS, FORMAT, MANIFEST, current_generation, shard_path
@@ -18,6 +19,11 @@ from .keyword import build_query, select_terms, weighting
 # One query at a time gains nothing from FAISS's OpenMP threads, and their spinning competes for the two cores with
 # the embedding model's threads (bench/latency.py showed vector search 20x slower in the hybrid path with them).
 faiss.omp_set_num_threads(1)
+# The same for numpy's BLAS (the rules' products with their ~5 700 training vectors on every keystroke): the product
+# with the 2 713 rule examples took 3.6 ms on two BLAS threads and 0.6 ms on one on the loaded 2-core machine, and a
+# 19k-row product inside suggest 24 ms against 2.5 ms (retrieval branch, 50k chunks). The e5 engine's threads are
+# OpenMP, not BLAS, and keep their count.
+threadpool_limits(1, user_api="blas")
 
 # Inverted lists scanned per query in large (IVF) indexes; bench/latency.py prints the recall against exact search.
 IVF_NPROBE = 24
