@@ -20,16 +20,24 @@ from .triggers import match_triggers
 # each rule has a small linear classifier over the query embedding and its character n-grams, trained at index time
 # (indexer/rule_training.py).
 # The probability at which a rule fires, per kind, was chosen on the validation split of bench/rules_eval (`python
-# bench/rules.py --split validation --sweep`), never on the test split the figures come from. Disclosures: the lowest
-# threshold on the grid whose unneeded disclosures on benign utterances meet the goal (≤ 5 %). Escalations: the lowest
-# with at most one false escalation among the 118 validation utterances (0.8 %): the strictest figure that set can
-# show, standing in for the 0.5 % goal on ordinary bank questions that we must not tune on. A false escalation costs
-# more trust than a false disclosure, so escalations need more evidence.
-SEMANTIC_THRESHOLDS = {"disclosure": 0.35, "escalation": 0.5}
+# bench/rules.py --split validation --sweep`), never on the test split the figures come from. The validation split
+# holds 343 benign utterances and 16-18 positives a rule (it held 118 and 10-12, too few to choose well: the false
+# alarms it showed were far below the test split's). Disclosures: the lowest threshold on the grid whose unneeded
+# disclosures on benign validation utterances meet the goal (≤ 5 %): 0.45, 17 of 343 (4.96 %), recall 0.94 (0.35 had
+# 20 of 343, 5.8 %). Escalations: the lowest with false escalations on benign validation utterances ≤ 1 % (at most 3
+# of 343), standing in for the 0.5 % goal on ordinary bank questions that we must not tune on. No threshold on the
+# grid meets it: the fewest it reaches is 6 of 343 (1.7 %), at 0.8 and 0.9, where recall falls from 0.98 to 0.94 and
+# 0.92, below its 0.95 goal (most of those 6 come from trigger phrases and the neighbour vote, which no threshold
+# moves). Kept 0.5, the lowest threshold of the plateau 0.5-0.7 (8 of 343, 2.3 %; 0.45 has 11): a judgment, since the
+# criterion decides nothing here; the false escalations left are for the content to fix (counter-examples). A false
+# escalation costs more trust than a false disclosure, so escalations need more evidence.
+SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.5}
 # An answer this confident, and this far ahead of any other article, brings the rules its article requires (chosen
-# on the validation split too). The score was 0.9; on the validation split every disclosure a link brought between 0.9
-# and 0.95 was also raised otherwise or not needed (a question about where to change the phone number in the app
-# brought the identity check), so 0.95: recall unchanged, one unneeded disclosure fewer (0.042 → 0.034).
+# on the validation split too). The score was 0.9; on the 118-utterance validation split every disclosure a link
+# brought between 0.9 and 0.95 was also raised otherwise or not needed (a question about where to change the phone
+# number in the app brought the identity check), so 0.95. Rechecked on the 343-utterance split (disclosure threshold
+# 0.45): unneeded disclosures 20, 19, 17, 17 of 343 at 0.9, 0.925, 0.95, 0.975 with the same needed disclosures
+# raised (78 of 107) and the same recall; without links 15 but one needed disclosure lost. 0.95 kept.
 ANSWER_LINK_MIN_SCORE = 0.95
 ANSWER_LINK_MIN_LEAD = 0.1
 # A linear classifier per rule underfits the small clusters of a rule's examples that sit apart from the rest (a
@@ -39,7 +47,10 @@ ANSWER_LINK_MIN_LEAD = 0.1
 # classifier still gives it NEIGHBOUR_MIN_PROBABILITY. Chosen on the validation split of bench/rules_eval (2 of 3;
 # floor: the lowest of 0, 0.05, 0.1, 0.15, 0.2 with at most one false escalation among the 118 validation utterances,
 # the same standard as the escalation threshold): there disclosure recall went 0.92 → 0.94 and escalation recall
-# 0.94 → 0.97, with unneeded disclosures and false escalations unchanged.
+# 0.94 → 0.97, with unneeded disclosures and false escalations unchanged. Rechecked on the 343-utterance split
+# (thresholds 0.45 / 0.5): false escalations 13, 11, 10, 8, 8 of 343 at floors 0, 0.05, 0.1, 0.15, 0.2 (7 without the
+# vote), so none meets the restated standard (≤ 1 %, 3 of 343); 0.15 is the lowest at the fewest the grid reaches,
+# kept (escalation recall 0.98 with the vote, 0.97 without; disclosure recall 0.94, 0.91 without).
 NEIGHBOURS = 3
 NEIGHBOUR_VOTES = 2
 NEIGHBOUR_MIN_PROBABILITY = 0.15
