@@ -223,7 +223,8 @@ def main() -> int:
             delays.append(wait_for(lambda: top(agent_b, f"极光卡{n}号权益 编号{n}") == f"bench-cluster-{n}"))
         db.engine.dispose()
         print(f"cluster: publish on A → searchable on B median {statistics.median(delays):.2f}s "
-              f"max {max(delays):.2f}s over {len(delays)} publishes (goal ≤ 2 s)")
+              f"max {max(delays):.2f}s over {len(delays)} publishes (goal ≤ 2 s): "
+              f"{', '.join(f'{d:.2f}' for d in delays)} s; B's last build: {last_build(node_b)}")
         before = cpu_snapshot([node_a, node_b], cluster)
         latencies, errors = load([node_a, node_b], names, args.seconds)
         after = cpu_snapshot([node_a, node_b], cluster)
