@@ -59,13 +59,19 @@ class KnowledgeBase:
                                f"{self.encoder.model_id}: rebuild with `python -m indexer build`")
         return generation
 
-    def warm(self) -> None:
+    def warm(self, retry_seconds: float = 1.0) -> None:
         """Load the index and the model, embed one query and the adherence matcher's references (about ninety
-        texts a live call's first agent line would otherwise wait for), so the first real request is fast."""
-        try:
-            self.suggest("预热")
-        except IndexMissing:
-            return
+        texts a live call's first agent line would otherwise wait for), so the first real request is fast.
+
+        A node that joins with an empty data folder has no index until its follower has built one: warm-up waits
+        for it (checking every ``retry_seconds``), so ``ready`` — what /healthz and a load balancer read — turns
+        true once the node can answer, and never before."""
+        while True:
+            try:
+                self.suggest("预热")
+                break
+            except IndexMissing:
+                time.sleep(retry_seconds)
         warm_references(self)
         self.ready = True
 

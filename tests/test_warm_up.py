@@ -21,3 +21,15 @@ def test_after_start_up_an_agent_line_embeds_only_its_own_sentences(kb_settings,
     said = said_disclosures(engine, "这款理财产品不保本，收益不确定。过往业绩不代表未来表现。")
     assert "disclosure-wealth-not-guaranteed" in {s["rule_id"] for s in said}
     assert encoder.texts - warmed == 2  # its two sentences; the joined window is their mean
+
+
+def test_a_node_without_an_index_says_ready_only_once_an_index_is_there(kb_copy, app_factory):
+    """A node joining with an empty data folder: /healthz (what a load balancer reads) says not ready until its
+    index exists, then ready without a restart."""
+    parked = kb_copy.index_dir.with_name("index-parked")
+    kb_copy.index_dir.rename(parked)
+    app = app_factory(kb_copy, WARM_UP=True, FOLLOW_INDEX=False)
+    client = app.test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok", "ready": False}
+    parked.rename(kb_copy.index_dir)  # the follower's first build, as far as the engine can tell
+    wait_until(lambda: client.get("/healthz").get_json()["ready"], timeout=120, what="/healthz to say ready")
