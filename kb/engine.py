@@ -12,7 +12,7 @@ from .config import Settings
 from .encoders import Encoder, QueryCache, create_encoder
 from .index import IndexGeneration, IndexHolder, IndexMissing
 from .normalize import normalize, query_terms
-from .rules import SEMANTIC_THRESHOLDS, linked_rules, match_rules
+from .rules import ANSWER_LINK_MIN_SCORE, SEMANTIC_THRESHOLDS, linked_rules, match_rules, rule_probabilities
 from .search import FusionParams, Hit, Timings, rank
 from .snippets import highlight
 
@@ -158,8 +158,12 @@ class KnowledgeBase:
         started = time.perf_counter()
         clocks = {name: float(value) for name, value in (("wait", wait_seconds), ("call", call_seconds))
                   if value is not None}
-        fired = match_rules(generation, normalized, vector(), clocks, self.rule_thresholds)
-        fired += linked_rules(generation, answers, {f.rule["id"] for f in fired})
+        query_vector = vector()
+        fired = match_rules(generation, normalized, query_vector, clocks, self.rule_thresholds)
+        probabilities = rule_probabilities(generation, query_vector, normalized) \
+            if answers and answers[0]["score"] >= ANSWER_LINK_MIN_SCORE and query_vector is not None \
+            and generation.rules else None
+        fired += linked_rules(generation, answers, {f.rule["id"] for f in fired}, probabilities)
         timings.add("rules", started)
         return {"answers": answers,
                 "disclosures": [f.as_dict() for f in fired if f.rule["type"] == "disclosure"],

@@ -21,17 +21,20 @@ from .triggers import match_triggers
 # (indexer/rule_training.py).
 # The probability at which a rule fires, per kind, was chosen on the validation split of bench/rules_eval (`python
 # bench/rules.py --split validation --sweep`), never on the test split the figures come from. The validation split
-# holds 343 benign utterances and 16-18 positives a rule (it held 118 and 10-12, too few to choose well: the false
-# alarms it showed were far below the test split's). Disclosures: the lowest threshold on the grid whose unneeded
-# disclosures on benign validation utterances meet the goal (≤ 5 %): 0.45, 17 of 343 (4.96 %), recall 0.94 (0.35 had
-# 20 of 343, 5.8 %). Escalations: the lowest with false escalations on benign validation utterances ≤ 1 % (at most 3
-# of 343), standing in for the 0.5 % goal on ordinary bank questions that we must not tune on. No threshold on the
-# grid meets it: the fewest it reaches is 6 of 343 (1.7 %), at 0.8 and 0.9, where recall falls from 0.98 to 0.94 and
-# 0.92, below its 0.95 goal (most of those 6 come from trigger phrases and the neighbour vote, which no threshold
-# moves). Kept 0.5, the lowest threshold of the plateau 0.5-0.7 (8 of 343, 2.3 %; 0.45 has 11): a judgment, since the
-# criterion decides nothing here; the false escalations left are for the content to fix (counter-examples). A false
-# escalation costs more trust than a false disclosure, so escalations need more evidence.
-SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.5}
+# holds 343 benign utterances and 16-18 positives a rule. The test split has always come out worse than validation
+# (unneeded disclosures 0.050 → 0.053, false escalations 0.023 → 0.029 in the last run), so the criteria aim below
+# the goals (≤ 5 % unneeded disclosures, ≤ 2 % false escalations on benign speech):
+# - Disclosures: the lowest threshold on the grid whose unneeded disclosures on benign validation utterances are
+#   ≤ 3.5 % (at most 12 of 343). Rechecked after the rules4 content (counter-examples for procedure questions and
+#   finished identity checks, the answer-link floor below): 0.45, 11 of 343 (3.2 %), recall 0.98; 0.40 has 15 (4.4 %),
+#   0.35 18 (5.2 %). Kept 0.45. (Before: lowest with ≤ 5 %, which chose 0.45 at 17 of 343 on the older content.)
+# - Escalations: the lowest threshold with false escalations on benign validation utterances ≤ 1 % (at most 3 of
+#   343), the standard the 0.5 was measured against before (no threshold met it then). On the rules4 content:
+#   0.5 7 of 343 (2.0 %), 0.6 7, 0.65 5 (1.5 %), 0.7 2 (0.6 %), recall 0.99 at 0.7 (1.00 at 0.5; 0.97 at 0.8). So
+#   0.7: a polite request for a supervisor or plain anger no longer reaches the long-call and abusive-caller rules at
+#   0.5-0.7, while their own positives score 0.87 and more. A false escalation costs more trust than a false
+#   disclosure, so escalations need more evidence.
+SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.7}
 # An answer this confident, and this far ahead of any other article, brings the rules its article requires (chosen
 # on the validation split too). The score was 0.9; on the 118-utterance validation split every disclosure a link
 # brought between 0.9 and 0.95 was also raised otherwise or not needed (a question about where to change the phone
@@ -40,6 +43,14 @@ SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.5}
 # raised (78 of 107) and the same recall; without links 15 but one needed disclosure lost. 0.95 kept.
 ANSWER_LINK_MIN_SCORE = 0.95
 ANSWER_LINK_MIN_LEAD = 0.1
+# ... and only when the rule's own classifier gives the text at least this probability: the link tips a borderline
+# case, it does not overrule a classifier that says no. Questions about a procedure (what becomes of the small balance
+# left after closing an account, whether alerts follow a changed phone number) are confidently answered by its
+# article but need no disclosure. Chosen on
+# the validation split (rules4, thresholds 0.45 / 0.7): every disclosure a link brought there was unneeded (3 of 3,
+# classifier probability 0.28-0.32) and every needed one was raised otherwise; of the grid 0, 0.15, 0.3, 0.35, 0.4,
+# the lowest floor that drops all of them is 0.35, kept so that a link still adds a rule its classifier nearly raised.
+ANSWER_LINK_MIN_PROBABILITY = 0.35
 # A linear classifier per rule underfits the small clusters of a rule's examples that sit apart from the rest (a
 # spouse asking about a charge on the other's card, among the identity rule's family-enquiry examples), so a rule also
 # fires when at least NEIGHBOUR_VOTES of the NEIGHBOURS training texts nearest the query (by e5 cosine, over every text
@@ -50,7 +61,9 @@ ANSWER_LINK_MIN_LEAD = 0.1
 # 0.94 → 0.97, with unneeded disclosures and false escalations unchanged. Rechecked on the 343-utterance split
 # (thresholds 0.45 / 0.5): false escalations 13, 11, 10, 8, 8 of 343 at floors 0, 0.05, 0.1, 0.15, 0.2 (7 without the
 # vote), so none meets the restated standard (≤ 1 %, 3 of 343); 0.15 is the lowest at the fewest the grid reaches,
-# kept (escalation recall 0.98 with the vote, 0.97 without; disclosure recall 0.94, 0.91 without).
+# kept (escalation recall 0.98 with the vote, 0.97 without; disclosure recall 0.94, 0.91 without). Rechecked with the
+# escalation threshold at 0.7 (rules4 content): false escalations 7, 5, 4, 2, 2 of 343 at floors 0, 0.05, 0.1, 0.15,
+# 0.2, recall 143 of 144 at each; 0.15 is the lowest that meets ≤ 1 % (3 of 343), kept (0.25 and above lose positives).
 NEIGHBOURS = 3
 NEIGHBOUR_VOTES = 2
 NEIGHBOUR_MIN_PROBABILITY = 0.15
@@ -149,9 +162,12 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
     return sorted(fired.values(), key=lambda f: (order[f.how], -f.score, f.rule["id"]))
 
 
-def linked_rules(generation: IndexGeneration, answers: list[dict], already: set[str]) -> list[FiredRule]:
+def linked_rules(generation: IndexGeneration, answers: list[dict], already: set[str],
+                 probabilities: np.ndarray | None = None) -> list[FiredRule]:
     """Rules the top answer's article names in ``requires`` (a confident answer about 销户 brings the identity
-    check), unless they fired already. Only a confident top answer that clearly leads every other article counts."""
+    check), unless they fired already. Only a confident top answer that clearly leads every other article counts,
+    and, given the rules' classifier ``probabilities`` for the text, only for a rule whose classifier leans towards
+    it (ANSWER_LINK_MIN_PROBABILITY): a question *about* the procedure brings nothing."""
     if not answers or answers[0]["score"] < ANSWER_LINK_MIN_SCORE:
         return []
     top = answers[0]
@@ -159,5 +175,7 @@ def linked_rules(generation: IndexGeneration, answers: list[dict], already: set[
     if top["score"] - rival < ANSWER_LINK_MIN_LEAD:
         return []
     by_id = {rule["id"]: rule for rule in generation.rules}
+    index = {rule["id"]: i for i, rule in enumerate(generation.rules)}
     return [FiredRule(by_id[rid], f"回答来自「{top['title']}」，办理前须告知", "answer", top["score"])
-            for rid in generation.rule_requires.get(top["article_id"], []) if rid in by_id and rid not in already]
+            for rid in generation.rule_requires.get(top["article_id"], []) if rid in by_id and rid not in already
+            and (probabilities is None or probabilities[index[rid]] >= ANSWER_LINK_MIN_PROBABILITY)]

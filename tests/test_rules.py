@@ -65,6 +65,11 @@ def test_confident_answer_brings_the_rules_its_article_requires(kb):
     fired_already = linked_rules(generation, [{"article_id": "account-closing", "title": "销户办理", "score": 1.0}],
                                  {"disclosure-identity-before-account"})
     assert fired_already == []
+    # the rule's own classifier must lean towards it: a question about the procedure brings nothing
+    answers = [{"article_id": "account-closing", "title": "销户办理", "score": 1.0}]
+    assert linked_rules(generation, answers, set(), np.zeros(len(generation.rules))) == []
+    assert [f.rule["id"] for f in linked_rules(generation, answers, set(), np.ones(len(generation.rules)))] == \
+        ["disclosure-identity-before-account"]
 
 
 def test_an_answer_link_says_which_article_brought_it(kb):
