@@ -205,6 +205,9 @@ def main() -> int:
     parser.add_argument("--cold-join", action=argparse.BooleanOptionalAction, default=True,
                         help="also time a node joining with nothing shared (it embeds everything: minutes)")
     args = parser.parse_args()
+    # SIGTERM (``timeout``, a CI runner) unwinds through the ``finally`` below like Ctrl-C: without it the nodes and
+    # the PostgreSQL cluster outlive the bench
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     CACHE_DIR.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="kb-bench-cluster-"))
     cluster = PostgresCluster().start()
