@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import content_eval  # noqa: E402
 from bench.baselines import PlainBaselines  # noqa: E402
 from bench.common import CACHE_DIR, SHARED, remove, temp_settings  # noqa: E402
-from bench.heldout import DEPTH, fmt, leave_one_out, metrics  # noqa: E402
+from bench.heldout import fmt, leave_one_out, metrics, rankings  # noqa: E402
 from indexer.build import Embedder, build_index  # noqa: E402
 from indexer.embed_cache import EmbeddingCache  # noqa: E402
 from kb.db import Database  # noqa: E402
@@ -71,10 +71,6 @@ def faq_kb(name: str, corpus: dict, encoder=None):
     report = build_index(settings, db, incremental=False)
     print(f"index {name}: {report.summary()}", file=sys.stderr)
     return settings, KnowledgeBase(settings, encoder=encoder)
-
-
-def rankings(kb: KnowledgeBase, queries: list[str], mode: str) -> list[list[str]]:
-    return [[a["article_id"] for a in kb.search(q, k=DEPTH, mode=mode, per_article=1)] for q in queries]
 
 
 def document_texts(corpus: dict) -> dict[str, str]:

@@ -32,6 +32,12 @@ def leave_one_out(corpus: dict[str, list[dict]], prefix: str = "faq") -> tuple[d
     return reduced, cases
 
 
+def rankings(kb, queries: list[str], mode: str = "hybrid", depth: int = DEPTH) -> list[list[str]]:
+    """Each query's article ids, best first, to ``depth`` (one hit per article), from a kb.engine.KnowledgeBase.
+    The engine's candidate pool grows with the depth asked for, so a depth changes the top ranks too."""
+    return [[a["article_id"] for a in kb.search(q, k=depth, mode=mode, per_article=1)] for q in queries]
+
+
 def metrics(rankings: list[list[str]], expected: list[str]) -> dict:
     """R@1, R@3, R@5 and MRR (to DEPTH) of article-id rankings."""
     r1 = r3 = r5 = rr = 0.0

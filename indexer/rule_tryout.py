@@ -70,13 +70,14 @@ def _draft_fires(kb: KnowledgeBase, generation: IndexGeneration, draft: Article,
     model, positive_vectors = _train_draft(kb, generation, positives, record["counter_examples"], draft.id)
     probability = float(classifier_probabilities(model["weights"], model["ngram_weights"], model["bias"], vector,
                                                  normalized)[0])
+    positive_sims = positive_vectors @ vector
     others = generation.rule_example_vectors[generation.rule_example_owner != _published_index(generation, draft.id)]
-    votes = neighbour_votes(positive_vectors @ vector, np.zeros(len(positives), dtype=np.int64),
+    votes = neighbour_votes(positive_sims, np.zeros(len(positives), dtype=np.int64),
                             np.concatenate([others @ vector, generation.rule_neighbour_vectors @ vector]), 1)[0]
     by_neighbours = votes >= NEIGHBOUR_VOTES and probability >= NEIGHBOUR_MIN_PROBABILITY
     if probability < kb.rule_thresholds[draft.type] and not by_neighbours:
         return None
-    closest = positives[int(np.argmax(positive_vectors @ vector))]
+    closest = positives[int(np.argmax(positive_sims))]
     return {**found, "how": "semantic", "reason": f"与示例「{closest}」意思相近（{probability:.2f}）",
             "score": round(probability, 4)}
 

@@ -12,7 +12,7 @@ from .config import Settings
 from .encoders import Encoder, QueryCache, create_encoder
 from .index import IndexGeneration, IndexHolder, IndexMissing
 from .normalize import normalize, query_terms
-from .rules import ANSWER_LINK_MIN_SCORE, SEMANTIC_THRESHOLDS, linked_rules, match_rules, rule_probabilities
+from .rules import SEMANTIC_THRESHOLDS, linked_rules, match_rules, rule_probabilities
 from .search import FusionParams, Hit, Timings, rank
 from .snippets import highlight
 
@@ -159,10 +159,10 @@ class KnowledgeBase:
         clocks = {name: float(value) for name, value in (("wait", wait_seconds), ("call", call_seconds))
                   if value is not None}
         query_vector = vector()
-        fired = match_rules(generation, normalized, query_vector, clocks, self.rule_thresholds)
+        # one classifier pass serves both the semantic rules and the answer links' gate
         probabilities = rule_probabilities(generation, query_vector, normalized) \
-            if answers and answers[0]["score"] >= ANSWER_LINK_MIN_SCORE and query_vector is not None \
-            and generation.rules else None
+            if query_vector is not None and generation.rules else None
+        fired = match_rules(generation, normalized, query_vector, clocks, self.rule_thresholds, probabilities)
         fired += linked_rules(generation, answers, {f.rule["id"] for f in fired}, probabilities)
         timings.add("rules", started)
         return {"answers": answers,

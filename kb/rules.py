@@ -123,8 +123,11 @@ def _format_seconds(seconds: float) -> str:
 
 
 def match_rules(generation: IndexGeneration, normalized_text: str, query_vector: np.ndarray | None,
-                clocks: dict[str, float] | None = None, thresholds: dict[str, float] | None = None) -> list[FiredRule]:
-    """All rules that fire for this text and these clocks, strongest reason first (trigger, timer, semantic)."""
+                clocks: dict[str, float] | None = None, thresholds: dict[str, float] | None = None,
+                probabilities: np.ndarray | None = None) -> list[FiredRule]:
+    """All rules that fire for this text and these clocks, strongest reason first (trigger, timer, semantic).
+    ``probabilities``: the text's :func:`rule_probabilities` when the caller has them already (the answer links
+    need them too), else computed here."""
     thresholds = thresholds or SEMANTIC_THRESHOLDS
     fired: dict[str, FiredRule] = {}
     for rule in generation.rules:
@@ -142,7 +145,8 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
             fired[rule["id"]] = FiredRule(
                 rule, f"{what} {_format_seconds(elapsed)}（阈值 {_format_seconds(timer['after_seconds'])}）", "timer")
     if query_vector is not None and generation.rules and len(normalized_text) >= SEMANTIC_MIN_CHARS:
-        probabilities = rule_probabilities(generation, query_vector, normalized_text)
+        if probabilities is None:
+            probabilities = rule_probabilities(generation, query_vector, normalized_text)
         sims = generation.rule_example_vectors @ query_vector
         votes = neighbour_votes(sims, generation.rule_example_owner, generation.rule_neighbour_vectors @ query_vector,
                                 len(generation.rules))
