@@ -53,19 +53,21 @@ def _normalise_keyword(hits: list[tuple[int, float]]) -> dict[int, float]:
     return {cid: score / top for cid, score in hits}
 
 
-def _normalise_dense(hits: list[tuple[int, float]]) -> dict[int, float]:
+def _normalise_dense(hits: list[tuple[int, float]], depth: int) -> dict[int, float]:
+    """Cosines scaled to 0..1 between the best hit and the ``depth``-th. The floor is fixed by depth, not by how many
+    hits were fetched: asking for more results must not reorder the first ones (hits below the floor count 0)."""
     if not hits:
         return {}
     scores = np.asarray([s for _, s in hits])
-    low, high = float(scores.min()), float(scores.max())
+    high, low = float(scores.max()), float(np.sort(scores)[::-1][:depth].min())
     spread = max(high - low, 1e-6)
-    return {cid: (score - low) / spread for cid, score in hits}
+    return {cid: max(score - low, 0.0) / spread for cid, score in hits}
 
 
 def fuse(keyword_hits: list[tuple[int, float]], dense_hits: list[tuple[int, float]],
          params: FusionParams) -> list[Hit]:
     keyword = _normalise_keyword(keyword_hits)
-    dense = _normalise_dense(dense_hits)
+    dense = _normalise_dense(dense_hits, params.candidates)
     raw_dense = dict(dense_hits)
     raw_keyword = dict(keyword_hits)
     hits = []

@@ -1,5 +1,8 @@
 """Hybrid search over the real content: normalisation, schema, snippets, modes."""
+from pathlib import Path
+
 import pytest
+import yaml
 
 from kb.engine import MAX_QUERY_CHARS, QueryError
 from kb.normalize import normalize, tokenize
@@ -42,3 +45,14 @@ def test_empty_and_huge_queries(kb):
     assert kb.suggest("")["answers"] == []
     with pytest.raises(QueryError, match="limit"):
         kb.search("挂失" * MAX_QUERY_CHARS)
+
+
+def test_asking_for_more_answers_keeps_the_first_ones(kb):
+    """The dense scores are scaled against a fixed depth, so a bench asking for 50 results ranks the first five
+    exactly as the sidebar asking for five does."""
+    queries = [q["query"] for path in sorted((Path(__file__).parent / "queries").glob("*.yaml"))
+               for q in yaml.safe_load(path.read_text(encoding="utf-8"))]
+    for query in queries:
+        few = [(a["chunk_id"], a["score"]) for a in kb.search(query, k=5)]
+        many = [(a["chunk_id"], a["score"]) for a in kb.search(query, k=50)][:5]
+        assert few == many, query
