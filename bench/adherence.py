@@ -1,6 +1,6 @@
 """Adherence: does the matcher tick a disclosure when the agent says it, and only then?
 
-Run: .venv/bin/python bench/adherence.py [--split test|tuning] [--sweep]  (or `make adherence`)
+Run: .venv/bin/python bench/adherence.py [--split blind|test|tuning|tuning+test] [--sweep]  (or `make adherence`)
 
 Data (bench/adherence_eval/<rule-id>.yaml, fixed in the repository, written for this benchmark only): per disclosure
 rule, agent lines that say it (`said`: formal script, colloquial, abbreviated, speech-recogniser output without
@@ -8,7 +8,10 @@ punctuation and with a homophone slip, split over two sentences) and near-misses
 the opposite, the topic without the obligation, a question to the customer, a negation, another disclosure). Each
 line is scored against every disclosure rule (the hardest case: all of them required), so a line ticking the wrong
 rule is a false tick of that rule. Weights and the threshold are chosen on the tuning split (``--split tuning
---sweep``); the figures to report come from the test split, the default. The product learns nothing from this data.
+--sweep``); the figures to report come from the blind split, the default. The blind split (16 + 16 lines a rule) was
+written by someone who had seen only each rule's `say` text: not the matcher, not the rules' said_* lists, not the
+other splits. The test split was looked at while two negation bugs were fixed, so it is seen data now, like tuning
+(``--split tuning+test`` for both). The product learns nothing from this data.
 
 Last line: ``adherence: precision=.. recall=..``
 """
@@ -37,7 +40,7 @@ from kb.store import import_directory  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "adherence_eval"
 CONTENT = ROOT / "content"
-SPLITS = ("tuning", "test")
+SPLITS = ("tuning", "test", "blind", "tuning+test")
 PRECISION_GOAL = 0.97
 
 
@@ -53,12 +56,13 @@ def load_cases(split: str) -> list[Case]:
     cases = []
     for path in sorted(DATA.glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        rule, part = data["rule"], data[split]
-        for kind, text in part["said"]:
-            cases.append(Case(text, rule, kind, {rule}))
-        for kind, text in part["not_said"]:
-            other = kind.split(":", 1)[1] if kind.startswith("other:") else None
-            cases.append(Case(text, rule, kind.split(":")[0], {other} if other else set()))
+        rule = data["rule"]
+        for part in (data[name] for name in split.split("+")):
+            for kind, text in part["said"]:
+                cases.append(Case(text, rule, kind, {rule}))
+            for kind, text in part["not_said"]:
+                other = kind.split(":", 1)[1] if kind.startswith("other:") else None
+                cases.append(Case(text, rule, kind.split(":")[0], {other} if other else set()))
     return cases
 
 
@@ -131,12 +135,12 @@ def open_kb(data_dir: str | None) -> tuple[KnowledgeBase, Settings | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=SPLITS, default="test")
+    parser.add_argument("--split", choices=SPLITS, default="blind")
     parser.add_argument("--sweep", action="store_true", help="choose the parameters on this split (tuning only)")
     parser.add_argument("--data-dir", help="use this already built KB instead of building one from content/")
     args = parser.parse_args()
-    if args.sweep and args.split != "tuning":
-        raise SystemExit("--sweep chooses parameters: run it on --split tuning, never on the split you report")
+    if args.sweep and args.split == "blind":
+        raise SystemExit("--sweep chooses parameters: run it on --split tuning (or tuning+test), never on the blind split the figures come from")
     kb, temp = open_kb(args.data_dir)
     try:
         run(kb, args)

@@ -11,7 +11,7 @@ disclosure when, in its statements (questions dropped),
 - it says none of the rule's `said_not` phrases: the opposite (「保本」「稳赚」 … unless negated: 「不保本」 is fine) or
   another product's words (「基金」 for the wealth-product disclosure).
 The weights and the threshold were chosen on the tuning split of bench/adherence_eval (``python bench/adherence.py
---split tuning --sweep``), never on the test split the figures come from.
+--split tuning --sweep``), never on the blind split the figures come from.
 """
 from __future__ import annotations
 
@@ -32,8 +32,10 @@ SIM_FLOOR, SIM_CEIL = 0.75, 0.95
 SIM_WEIGHT = 0.6
 # A disclosure is said at or above this score.
 SAID_THRESHOLD = 0.7
-# See MatchParams.rival_margin.
-RIVAL_MARGIN = 0.02
+# See MatchParams.rival_margin. Re-chosen on the tuning split by bench/adherence.py --sweep after the live path's
+# change to joined windows (7573bbd), which had left 0.02 one false tick short on tuning: 0.0 (tuning precision 1.000,
+# recall 1.000; 0.02: 0.986, 1.000).
+RIVAL_MARGIN = 0.0
 # Sentences: split at sentence ends (and at line breaks); clauses of the `say` text at any punctuation.
 _CLAUSE_END = re.compile(r"[，,。！？!?；;：:\n]+")
 _QUESTION_END = re.compile(r"(?:[?？]|[吗么嘛呢][\s，,。.!！~～]*)$")
