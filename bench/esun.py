@@ -42,6 +42,7 @@ from kb.store import import_articles  # noqa: E402
 
 MODES = ("hybrid", "keyword", "dense")
 SWEEP_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)  # --sweep: dense weights tried on the tuning halves
+SWEEP_CANDIDATES = (60, 100, 150, 200)  # ... and candidate depths (the depth the dense cosines are scaled against)
 
 
 def warm_queries(kb: KnowledgeBase, queries: list[str]) -> None:
@@ -80,13 +81,16 @@ def document_texts(corpus: dict) -> dict[str, str]:
 
 
 def sweep(kb: KnowledgeBase, tune: list[tuple[str, str, str]], content_kb: KnowledgeBase, content_tune) -> None:
-    """Hybrid on the tuning halves only, for other dense weights (the reported queries are never used here)."""
+    """Hybrid on the tuning halves only, for other dense weights and candidate depths (the reported queries are
+    never used here)."""
     queries, expected = [q for q, _, _ in tune], [e for _, e, _ in tune]
-    for weight in SWEEP_WEIGHTS:
-        kb.params = content_kb.params = FusionParams(dense_weight=weight)
-        r = metrics(rankings(kb, queries, "hybrid"), expected)
-        c = content_eval.evaluate(content_kb, content_tune)
-        print(f"sweep (tuning halves) dense_weight={weight:.1f} esun_loo {fmt(r)} content hit@3={c['R@3']:.2f}")
+    for candidates in SWEEP_CANDIDATES:
+        for weight in SWEEP_WEIGHTS:
+            kb.params = content_kb.params = FusionParams(dense_weight=weight, candidates=candidates)
+            r = metrics(rankings(kb, queries, "hybrid"), expected)
+            c = content_eval.evaluate(content_kb, content_tune)
+            print(f"sweep (tuning halves) candidates={candidates} dense_weight={weight:.1f} esun_loo {fmt(r)} "
+                  f"content hit@3={c['R@3']:.2f} MRR={c['MRR']:.3f}")
     kb.params = content_kb.params = FusionParams()
 
 
@@ -105,7 +109,7 @@ def quick(kb: KnowledgeBase, reduced: dict, tune: list[tuple[str, str, str]], co
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED / "bench" / "esun-faq")
-    parser.add_argument("--sweep", action="store_true", help="hybrid on the tuning halves for other ranker weights")
+    parser.add_argument("--sweep", action="store_true", help="hybrid on the tuning halves for other ranker weights, nothing reported")
     parser.add_argument("--quick", action="store_true", help="tuning halves only, nothing reported")
     args = parser.parse_args()
     corpus, cases50 = load(args.data)
@@ -128,6 +132,7 @@ def main() -> int:
             return 0
         if args.sweep:
             sweep(kb, tune, content, content_tune)
+            return 0
 
         print(f"E.SUN leave-one-out: {len(loo)} queries ({len(tune)} tuning, {len(test)} test, reported), "
               f"{len(reduced)} documents")
