@@ -57,13 +57,25 @@ def is_question(sentence: str, end: str = "") -> bool:
     return bool(_QUESTION_END.search(sentence + end[:1]))
 
 
+# An agent skipping a topic names it first and declines after it (「测评的事今天就不说了」「收费回头再说」): the clause
+# says the topic without the obligation. Only verbs of the agent explaining: 「不用说」 is also how agents tell the
+# customer not to say a password, so it is not here.
+_SKIPPED = re.compile(r"(?:不|没)(?:再|多)?(?:说|讲|提|念|展开|介绍|解释|细说|啰嗦)(?:了|啦)|"
+                      r"(?:回头|以后|下次|改天|之后)再(?:说|讲|聊)|先不(?:说|讲|提)")
+_CLAUSE = re.compile(r"[，,、]")
+
+
 def statements(normalized: str) -> list[str]:
-    """The utterance's sentences that are not questions (the punctuation that ended each one decides too); a
-    transcript without punctuation is one sentence."""
+    """The utterance's sentences that are not questions (the punctuation that ended each one decides too), without
+    the clauses that skip a topic; a transcript without punctuation is one sentence."""
     out = []
     for match in _SENTENCE.finditer(normalized):
         sentence = match.group(1).strip(" ，,、")
-        if sentence and not is_question(sentence, match.group(2)):
+        if not sentence or is_question(sentence, match.group(2)):
+            continue
+        if _SKIPPED.search(sentence):
+            sentence = "，".join(c for c in (c.strip() for c in _CLAUSE.split(sentence)) if c and not _SKIPPED.search(c))
+        if sentence:
             out.append(sentence)
     return out
 

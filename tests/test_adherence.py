@@ -71,6 +71,14 @@ def test_questions_are_not_statements():
     assert statements("您确认一下好吗") == []
 
 
+def test_a_clause_that_skips_a_topic_says_nothing_of_it():
+    assert statements("测评的事今天就不说了，先看看产品。") == ["先看看产品"]
+    assert statements("风险我就不多讲了，这款理财不保本，可能亏损本金") == ["这款理财不保本，可能亏损本金"]
+    assert statements("收费标准回头再说。") == []
+    # telling the customer not to say a password is not skipping a topic
+    assert statements("电话里密码您就不用说了") == ["电话里密码您就不用说了"]
+
+
 def test_a_negation_slipped_into_a_phrase_or_before_a_longer_one_cancels_it():
     rule = {"said_facts": ["跟存款一样", "风险测评|测评"]}
     same, assessment = facts_of(rule)
