@@ -100,19 +100,23 @@ def sweep(cases, found) -> MatchParams:
     the tied ones for that margin (a point inside the good region rather than on its edge)."""
     scored = []
     grid = itertools.product((0.75, 0.78, 0.8, 0.82), (0.92, 0.95), (0.3, 0.4, 0.5, 0.6, 0.7),
-                             [x / 100 for x in range(30, 91, 5)], (0.0, 0.02, 0.03, 0.05, 1.0))
-    for floor, ceil, weight, threshold, margin in grid:
-        params = MatchParams(floor, ceil, weight, threshold, margin)
+                             [x / 100 for x in range(30, 91, 5)], (0.0, 0.02, 0.03, 0.05, 1.0),
+                             (0.0, 0.5, 0.6, 0.75, 1.0))
+    for floor, ceil, weight, threshold, margin, min_coverage in grid:
+        params = MatchParams(floor, ceil, weight, threshold, margin, min_coverage)
         precision, recall = totals(*counts(cases, found, params)[:3])
         scored.append(((precision >= PRECISION_GOAL, recall, precision), params))
     top = max(key for key, _ in scored)
     tied = [p for key, p in scored if key == top]
     margin = max(p.rival_margin for p in tied)
     tied = [p for p in tied if p.rival_margin == margin]
-    shape = max(((p.sim_floor, p.sim_ceil, p.sim_weight) for p in tied),
-                key=lambda s: sum(1 for p in tied if (p.sim_floor, p.sim_ceil, p.sim_weight) == s))
-    thresholds = sorted(p.threshold for p in tied if (p.sim_floor, p.sim_ceil, p.sim_weight) == shape)
-    best = MatchParams(*shape, threshold=thresholds[len(thresholds) // 2], rival_margin=margin)
+    def shape_of(p: MatchParams):
+        return p.sim_floor, p.sim_ceil, p.sim_weight, p.min_coverage
+
+    shape = max(map(shape_of, tied), key=lambda s: sum(1 for p in tied if shape_of(p) == s))
+    thresholds = sorted(p.threshold for p in tied if shape_of(p) == shape)
+    floor, ceil, weight, min_coverage = shape
+    best = MatchParams(floor, ceil, weight, thresholds[len(thresholds) // 2], margin, min_coverage)
     print(f"sweep: {len(tied)} grid points tie at precision={top[2]:.3f} recall={top[1]:.3f}; thresholds "
           f"{thresholds[0]:.2f}-{thresholds[-1]:.2f} for the most common shape; chosen {best}")
     return best

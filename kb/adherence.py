@@ -36,6 +36,8 @@ SAID_THRESHOLD = 0.7
 # change to joined windows (7573bbd), which had left 0.02 one false tick short on tuning: 0.0 (tuning precision 1.000,
 # recall 1.000; 0.02: 0.986, 1.000).
 RIVAL_MARGIN = 0.0
+# See MatchParams.min_coverage.
+MIN_COVERAGE = 0.0
 # Sentences: split at sentence ends (and at line breaks); clauses of the `say` text at any punctuation.
 _CLAUSE_END = re.compile(r"[，,。！？!?；;：:\n]+")
 _QUESTION_END = re.compile(r"(?:[?？]|[吗么嘛呢][\s，,。.!！~～]*)$")
@@ -60,8 +62,9 @@ def is_question(sentence: str, end: str = "") -> bool:
 # An agent skipping a topic names it first and declines after it (「测评的事今天就不说了」「收费回头再说」): the clause
 # says the topic without the obligation. Only verbs of the agent explaining: 「不用说」 is also how agents tell the
 # customer not to say a password, so it is not here.
-_SKIPPED = re.compile(r"(?:不|没)(?:再|多)?(?:说|讲|提|念|展开|介绍|解释|细说|啰嗦)(?:了|啦)|"
-                      r"(?:回头|以后|下次|改天|之后)再(?:说|讲|聊)|先不(?:说|讲|提)")
+_SKIPPED = re.compile(r"(?:不|没)(?:再|多)?(?:说|讲|提|念|展开|介绍|解释|细说|啰嗦|做|搞)(?:了|啦)|"
+                      r"(?:回头|以后|下次|改天|之后|晚点|等会儿?|待会儿?)[^，,。]{0,6}?再(?:跟您|和您|给您)?(?:说|讲|聊|细说)|"
+                      r"先不(?:说|讲|提)|(?:就|先)省了")
 _CLAUSE = re.compile(r"[，,、]")
 
 
@@ -206,11 +209,16 @@ class MatchParams:
     # A window that says two disclosures equally well is credited to both; one whose meaning is this much further
     # from a rule than from a rival that also passes is credited to the rival only (fund risk vs wealth product).
     rival_margin: float = RIVAL_MARGIN
+    # Below this share of the rule's key facts a window says nothing, however close its meaning: e5 puts a line on
+    # the topic alone (「犹豫期一般是十五天」) as close to the `say` text as the disclosure itself.
+    min_coverage: float = MIN_COVERAGE
 
     def score(self, similarity: float, coverage: float | None) -> float:
         meaning = min(1.0, max(0.0, (similarity - self.sim_floor) / (self.sim_ceil - self.sim_floor)))
         if coverage is None:
             return meaning
+        if coverage < self.min_coverage:
+            return 0.0
         return self.sim_weight * meaning + (1 - self.sim_weight) * coverage
 
 

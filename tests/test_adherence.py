@@ -75,6 +75,8 @@ def test_a_clause_that_skips_a_topic_says_nothing_of_it():
     assert statements("测评的事今天就不说了，先看看产品。") == ["先看看产品"]
     assert statements("风险我就不多讲了，这款理财不保本，可能亏损本金") == ["这款理财不保本，可能亏损本金"]
     assert statements("收费标准回头再说。") == []
+    assert statements("手续费这块回头我再跟您细说，先把申请提交上去") == ["先把申请提交上去"]
+    assert statements("录音提示我就先省了，咱们抓紧办") == ["咱们抓紧办"]
     # telling the customer not to say a password is not skipping a topic
     assert statements("电话里密码您就不用说了") == ["电话里密码您就不用说了"]
 
