@@ -21,20 +21,24 @@ from .triggers import match_triggers
 # (indexer/rule_training.py).
 # The probability at which a rule fires, per kind, was chosen on the validation split of bench/rules_eval (`python
 # bench/rules.py --split validation --sweep`), never on the test split the figures come from. The validation split
-# holds 343 benign utterances and 16-18 positives a rule. The test split has always come out worse than validation
-# (unneeded disclosures 0.050 → 0.053, false escalations 0.023 → 0.029 in the last run), so the criteria aim below
-# the goals (≤ 5 % unneeded disclosures, ≤ 2 % false escalations on benign speech):
+# holds 405 benign utterances (62 of them near-misses added in rules5), 18 positives a disclosure rule and 30 an
+# escalation rule (14 each added in rules5, written to be hard: no keyword, agent notes, long run-on sentences with the
+# cue in the middle, traditional characters, IME slips, fragments; the older 16 were easy, recall 0.99 on validation
+# against 0.86 on test). The test split has always come out worse than validation, so the criteria aim below the goals
+# (≤ 5 % unneeded disclosures, ≤ 2 % false escalations on benign speech):
 # - Disclosures: the lowest threshold on the grid whose unneeded disclosures on benign validation utterances are
-#   ≤ 3.5 % (at most 12 of 343). Rechecked after the rules4 content (counter-examples for procedure questions and
-#   finished identity checks, the answer-link floor below): 0.45, 11 of 343 (3.2 %), recall 0.98; 0.40 has 15 (4.4 %),
-#   0.35 18 (5.2 %). Kept 0.45. (Before: lowest with ≤ 5 %, which chose 0.45 at 17 of 343 on the older content.)
-# - Escalations: the lowest threshold with false escalations on benign validation utterances ≤ 1 % (at most 3 of
-#   343), the standard the 0.5 was measured against before (no threshold met it then). On the rules4 content:
-#   0.5 7 of 343 (2.0 %), 0.6 7, 0.65 5 (1.5 %), 0.7 2 (0.6 %), recall 0.99 at 0.7 (1.00 at 0.5; 0.97 at 0.8). So
-#   0.7: a polite request for a supervisor or plain anger no longer reaches the long-call and abusive-caller rules at
-#   0.5-0.7, while their own positives score 0.87 and more. A false escalation costs more trust than a false
-#   disclosure, so escalations need more evidence.
-SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.7}
+#   ≤ 3.5 % (at most 14 of 405). Rechecked on the rules5 split and content: 0.45, 11 of 405 (2.7 %), recall 0.98;
+#   0.40 has 15 (3.7 %), 0.35 19 (4.7 %). Kept 0.45. (rules4: 0.45, 11 of 343; before that the lowest with ≤ 5 %.)
+# - Escalations: the lowest threshold with false escalations on benign validation utterances ≤ 1 % (at most 4 of
+#   405), the standard the 0.5 was measured against before. On the rules5 split and content no threshold of the grid
+#   meets it: 0.5 17 of 405 (4.2 %, recall 0.97), 0.6 15 (3.7 %, 0.96), 0.7 12 (3.0 %, 0.95), 0.75 and 0.8 9 (2.2 %,
+#   0.94 and 0.93), 0.9 7 (1.7 %, 0.90). Those 7 fire whatever the threshold: 2 by a trigger (安全账户 in a note that
+#   the bank never asks for it, 屏幕共享 in a question about the scam) and 5 by the neighbour vote below. As for the
+#   neighbour floor when no value met the standard, the lowest threshold at the fewest the grid reaches is taken: 0.9.
+#   It costs recall (0.95 at 0.7 → 0.90 on validation); the lever for the remaining false escalations is the neighbour
+#   vote, not this threshold. (rules4 content and split: 0.7, 2 of 343, recall 0.99.) A false escalation costs more
+#   trust than a false disclosure, so escalations need more evidence.
+SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.9}
 # An answer this confident, and this far ahead of any other article, brings the rules its article requires (chosen
 # on the validation split too). The score was 0.9; on the 118-utterance validation split every disclosure a link
 # brought between 0.9 and 0.95 was also raised otherwise or not needed (a question about where to change the phone
