@@ -97,6 +97,12 @@ def rank(generation: IndexGeneration, terms: tuple[str, ...], query_vector: Call
         return [Hit(cid, s, keyword_score=s) for cid, s in keyword_hits][:limit]
     if mode == "dense":
         return [Hit(cid, s, dense_score=s) for cid, s in dense_hits][:limit]
-    hits = fuse(keyword_hits, dense_hits, params)[:limit]
+    hits = fuse(keyword_hits[:params.candidates], dense_hits[:params.candidates], params)
+    if pool > params.candidates:
+        # deeper results (a bench's 50) come after the sidebar's ranking, never into it: a longer list would add
+        # keyword scores to dense-only hits of the first tier and reorder it
+        first = {hit.cid for hit in hits}
+        hits += [hit for hit in fuse(keyword_hits, dense_hits, params) if hit.cid not in first]
+    hits = hits[:limit]
     timings.add("fusion", started)
     return hits
