@@ -54,8 +54,8 @@ def _normalise_keyword(hits: list[tuple[int, float]]) -> dict[int, float]:
 
 
 def _normalise_dense(hits: list[tuple[int, float]], depth: int) -> dict[int, float]:
-    """Cosines scaled to 0..1 between the best hit and the ``depth``-th. The floor is fixed by depth, not by how many
-    hits were fetched: asking for more results must not reorder the first ones (hits below the floor count 0)."""
+    """Cosines scaled to 0..1 between the best hit and the ``depth``-th (hits below it count 0), so deeper results
+    appended after the first tier (see :func:`rank`) are scored on the first tier's scale."""
     if not hits:
         return {}
     scores = np.asarray([s for _, s in hits])
