@@ -41,7 +41,7 @@ from indexer.build import build_index  # noqa: E402
 from kb.db import Database  # noqa: E402
 from kb.engine import KnowledgeBase  # noqa: E402
 from kb.normalize import normalize  # noqa: E402
-from kb.rules import SEMANTIC_THRESHOLDS  # noqa: E402
+from kb.rules import NEIGHBOUR_MIN_PROBABILITY, SEMANTIC_THRESHOLDS  # noqa: E402
 from kb.store import import_directory  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,33 +224,40 @@ def report(kb: KnowledgeBase, split: str, esun_questions: list[str], typing: boo
 
 
 def sweep(kb: KnowledgeBase) -> None:
-    """Validation figures for a range of semantic thresholds (E.SUN is never used to choose).
+    """Validation figures for a grid of semantic thresholds and neighbour-vote floors (E.SUN is never used to choose).
 
-    Two passes instead of one per threshold: what fires without the classifier thresholds (triggers, timers, answer
-    links, and the neighbour vote, whose floor does not depend on them), then every rule's probability with the
-    threshold at 0; at threshold t the sidebar shows the first set plus the rules whose probability reaches t (an
-    answer link only adds a rule that nothing else raised, so it is in the first set whatever t is)."""
+    Three passes instead of one per grid point: what fires with neither the classifier threshold nor the neighbour
+    vote (triggers, timers, answer links), what the vote adds at a floor of 0 (the rules with enough neighbours), and
+    every rule's probability with the threshold at 0. At threshold t and floor f the sidebar shows the first set, the
+    voted rules whose probability reaches f, and the rules whose probability reaches t (an answer link only adds a
+    rule that nothing else raised, so it is in the first set whatever t and f are)."""
     positives, benign = load_cases()
     cases = [c for c in positives + benign if c.split == "validation"]
     escalation_ids = {r["id"] for r in kb.generation().rules if r["type"] == "escalation"}
-    kb.rule_thresholds = {"disclosure": float("inf"), "escalation": float("inf")}
+    never = {"disclosure": float("inf"), "escalation": float("inf")}
+    kb.rule_thresholds, kb.neighbour_floors = dict(never), dict(never)
     without = [set(fire(kb, c.text)) for c in cases]
+    kb.neighbour_floors = {"disclosure": 0.0, "escalation": 0.0}
+    voted = [set(fire(kb, c.text)) - base for c, base in zip(cases, without)]
     kb.rule_thresholds = {"disclosure": 0.0, "escalation": 0.0}
     scores = [{rid: r["score"] for rid, r in fire(kb, c.text).items() if r["how"] == "semantic"} for c in cases]
-    kb.rule_thresholds = dict(SEMANTIC_THRESHOLDS)
+    kb.rule_thresholds, kb.neighbour_floors = dict(SEMANTIC_THRESHOLDS), dict(NEIGHBOUR_MIN_PROBABILITY)
+    benign_at = [i for i, c in enumerate(cases) if c.rule is None]
     for kind in ("disclosure", "escalation"):
         own = [(c, i) for i, c in enumerate(cases) if c.rule and (c.rule in escalation_ids) == (kind == "escalation")]
-        benign_at = [(c, i) for i, c in enumerate(cases) if c.rule is None]
-        for threshold in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
-            def fired(i):
-                return without[i] | {rid for rid, p in scores[i].items() if p >= threshold}
-            recall = ratio(sum(c.rule in fired(i) for c, i in own), len(own))
-            if kind == "escalation":
-                false = sum(bool(escalation_ids & fired(i)) for _, i in benign_at)
-            else:
-                false = sum(bool(fired(i) - escalation_ids - c.expected) for c, i in benign_at)
-            print(f"{kind} threshold={threshold:.2f} recall={recall:.2f} "
-                  f"benign_false_{kind}={ratio(false, len(benign_at)):.3f}", flush=True)
+        for floor in (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, float("inf")):
+            for threshold in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9):
+                def fired(i):
+                    return without[i] | {rid for rid in voted[i] if scores[i].get(rid, 0.0) >= floor} | \
+                        {rid for rid, p in scores[i].items() if p >= threshold}
+                recall = ratio(sum(c.rule in fired(i) for c, i in own), len(own))
+                if kind == "escalation":
+                    false = sum(bool(escalation_ids & fired(i)) for i in benign_at)
+                else:
+                    false = sum(bool(fired(i) - escalation_ids - cases[i].expected) for i in benign_at)
+                print(f"{kind} neighbour_floor={floor:.2f} threshold={threshold:.2f} recall={recall:.3f} "
+                      f"benign_false_{kind}={ratio(false, len(benign_at)):.3f} ({false} of {len(benign_at)})",
+                      flush=True)
 
 
 def esun_questions(data_dir: Path) -> list[str]:
@@ -268,7 +275,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=SHARED / "bench" / "esun-faq")
     parser.add_argument("--no-typing", action="store_true", help="skip the character-by-character typing count")
     parser.add_argument("--sweep", action="store_true",
-                        help="validation only: print the figures for other semantic thresholds (how it was chosen)")
+                        help="validation only: print the figures for other thresholds and neighbour floors (how they were chosen)")
     args = parser.parse_args()
     if args.sweep and args.split != "validation":
         parser.error("--sweep chooses settings, so it runs on the validation split only (--split validation)")

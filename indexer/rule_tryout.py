@@ -20,7 +20,6 @@ from kb.engine import KnowledgeBase
 from kb.index import IndexGeneration
 from kb.normalize import normalize
 from kb.rules import (
-    NEIGHBOUR_MIN_PROBABILITY,
     NEIGHBOUR_VOTES,
     SEMANTIC_MIN_CHARS,
     classifier_probabilities,
@@ -46,7 +45,8 @@ def try_rules(kb: KnowledgeBase, text: str, draft: Article | None) -> list[dict]
         fired = _draft_fires(kb, generation, draft, normalized, vector)
         if fired is not None:
             results.append(fired)
-    for item in match_rules(generation, normalized, vector, thresholds=kb.rule_thresholds):
+    for item in match_rules(generation, normalized, vector, thresholds=kb.rule_thresholds,
+                            neighbour_floors=kb.neighbour_floors):
         if draft is not None and item.rule["id"] == draft.id:
             continue
         results.append({"id": item.rule["id"], "title": item.rule["title"], "type": item.rule["type"],
@@ -74,7 +74,7 @@ def _draft_fires(kb: KnowledgeBase, generation: IndexGeneration, draft: Article,
     others = generation.rule_example_vectors[generation.rule_example_owner != _published_index(generation, draft.id)]
     votes = neighbour_votes(positive_sims, np.zeros(len(positives), dtype=np.int64),
                             np.concatenate([others @ vector, generation.rule_neighbour_vectors @ vector]), 1)[0]
-    by_neighbours = votes >= NEIGHBOUR_VOTES and probability >= NEIGHBOUR_MIN_PROBABILITY
+    by_neighbours = votes >= NEIGHBOUR_VOTES and probability >= kb.neighbour_floors[draft.type]
     if probability < kb.rule_thresholds[draft.type] and not by_neighbours:
         return None
     closest = positives[int(np.argmax(positive_sims))]

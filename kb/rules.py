@@ -29,16 +29,17 @@ from .triggers import match_triggers
 # - Disclosures: the lowest threshold on the grid whose unneeded disclosures on benign validation utterances are
 #   ≤ 3.5 % (at most 14 of 405). Rechecked on the rules5 split and content: 0.45, 11 of 405 (2.7 %), recall 0.98;
 #   0.40 has 15 (3.7 %), 0.35 19 (4.7 %). Kept 0.45. (rules4: 0.45, 11 of 343; before that the lowest with ≤ 5 %.)
-# - Escalations: the lowest threshold with false escalations on benign validation utterances ≤ 1 % (at most 4 of
-#   405), the standard the 0.5 was measured against before. On the rules5 split and content no threshold of the grid
-#   meets it: 0.5 17 of 405 (4.2 %, recall 0.97), 0.6 15 (3.7 %, 0.96), 0.7 12 (3.0 %, 0.95), 0.75 and 0.8 9 (2.2 %,
-#   0.94 and 0.93), 0.9 7 (1.7 %, 0.90). Those 7 fire whatever the threshold: 2 by a trigger (安全账户 in a note that
-#   the bank never asks for it, 屏幕共享 in a question about the scam) and 5 by the neighbour vote below. As for the
-#   neighbour floor when no value met the standard, the lowest threshold at the fewest the grid reaches is taken: 0.9.
-#   It costs recall (0.95 at 0.7 → 0.90 on validation); the lever for the remaining false escalations is the neighbour
-#   vote, not this threshold. (rules4 content and split: 0.7, 2 of 343, recall 0.99.) A false escalation costs more
-#   trust than a false disclosure, so escalations need more evidence.
-SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.9}
+# - Escalations: chosen jointly with the escalation rules' neighbour floor (NEIGHBOUR_MIN_PROBABILITY below), the
+#   lever the threshold alone lacked. The standard was false escalations on benign validation utterances ≤ 1 % (at
+#   most 4 of 405); on the rules5 split and content no threshold met it with the floor at 0.15 (0.7: 12 of 405, recall
+#   0.95; 0.75: 9, 0.94; 0.9: 7, 0.90), and the fallback shipped 0.9. Over the joint grid (floors 0.15-0.5 and none ×
+#   thresholds 0.3-0.9), floor 0.3 with threshold 0.75 gives recall 0.93 at 6 of 405 (1.5 %): better than that 0.9 on
+#   both counts, so it replaced it. The ≤ 1 % points cost recall (floor 0.3, threshold 0.9: 4 of 405, recall 0.89),
+#   and recall is the goal the test split misses, so the standard is now the best recall at ≤ 1.5 % (three quarters of
+#   the 2 % goal). Without the vote, 0.75 gives 5 of 405 at recall 0.85: the vote buys 0.08 of recall for one false
+#   escalation. (rules4 content and split: 0.7, 2 of 343, recall 0.99.) A false escalation costs more trust than a
+#   false disclosure, so escalations need more evidence.
+SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.75}
 # An answer this confident, and this far ahead of any other article, brings the rules its article requires (chosen
 # on the validation split too). The score was 0.9; on the 118-utterance validation split every disclosure a link
 # brought between 0.9 and 0.95 was also raised otherwise or not needed (a question about where to change the phone
@@ -70,7 +71,8 @@ ANSWER_LINK_MIN_PROBABILITY = 0.35
 # 0.2, recall 143 of 144 at each; 0.15 is the lowest that meets ≤ 1 % (3 of 343), kept (0.25 and above lose positives).
 NEIGHBOURS = 3
 NEIGHBOUR_VOTES = 2
-NEIGHBOUR_MIN_PROBABILITY = 0.15
+# Per kind since the rules5 split: escalations 0.3, chosen jointly with their threshold (see SEMANTIC_THRESHOLDS).
+NEIGHBOUR_MIN_PROBABILITY = {"disclosure": 0.15, "escalation": 0.3}
 # Texts shorter than this (characters, after normalisation) are too fragmentary for semantic matching.
 SEMANTIC_MIN_CHARS = 4
 
@@ -128,11 +130,13 @@ def _format_seconds(seconds: float) -> str:
 
 def match_rules(generation: IndexGeneration, normalized_text: str, query_vector: np.ndarray | None,
                 clocks: dict[str, float] | None = None, thresholds: dict[str, float] | None = None,
-                probabilities: np.ndarray | None = None) -> list[FiredRule]:
+                probabilities: np.ndarray | None = None,
+                neighbour_floors: dict[str, float] | None = None) -> list[FiredRule]:
     """All rules that fire for this text and these clocks, strongest reason first (trigger, timer, semantic).
     ``probabilities``: the text's :func:`rule_probabilities` when the caller has them already (the answer links
     need them too), else computed here."""
     thresholds = thresholds or SEMANTIC_THRESHOLDS
+    neighbour_floors = neighbour_floors or NEIGHBOUR_MIN_PROBABILITY
     fired: dict[str, FiredRule] = {}
     for rule in generation.rules:
         match = match_triggers(tuple(rule["triggers_normalized"]), normalized_text,
@@ -156,7 +160,7 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
                                 len(generation.rules))
         for index, rule in enumerate(generation.rules):
             probability = float(probabilities[index])
-            by_neighbours = votes[index] >= NEIGHBOUR_VOTES and probability >= NEIGHBOUR_MIN_PROBABILITY
+            by_neighbours = votes[index] >= NEIGHBOUR_VOTES and probability >= neighbour_floors[rule["type"]]
             if rule["id"] in fired or (probability < thresholds[rule["type"]] and not by_neighbours):
                 continue
             mask = generation.rule_example_owner == index
