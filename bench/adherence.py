@@ -1,6 +1,6 @@
 """Adherence: does the matcher tick a disclosure when the agent says it, and only then?
 
-Run: .venv/bin/python bench/adherence.py [--split blind|test|tuning|tuning+test] [--sweep]  (or `make adherence`)
+Run: .venv/bin/python bench/adherence.py [--split blind2|blind|test|tuning|tuning+test] [--sweep]  (or `make adherence`)
 
 Data (bench/adherence_eval/<rule-id>.yaml, fixed in the repository, written for this benchmark only): per disclosure
 rule, agent lines that say it (`said`: formal script, colloquial, abbreviated, speech-recogniser output without
@@ -8,10 +8,13 @@ punctuation and with a homophone slip, split over two sentences) and near-misses
 the opposite, the topic without the obligation, a question to the customer, a negation, another disclosure). Each
 line is scored against every disclosure rule (the hardest case: all of them required), so a line ticking the wrong
 rule is a false tick of that rule. Weights and the threshold are chosen on the tuning split (``--split tuning
---sweep``); the figures to report come from the blind split, the default. The blind split (16 + 16 lines a rule) was
-written by someone who had seen only each rule's `say` text: not the matcher, not the rules' said_* lists, not the
-other splits. The test split was looked at while two negation bugs were fixed, so it is seen data now, like tuning
-(``--split tuning+test`` for both). The product learns nothing from this data.
+--sweep``); the figures to report come from the newest blind split, the default. A blind split (16 + 16 lines a
+rule) is written by someone who has seen only each rule's `say` text: not the matcher, not the rules' said_* lists,
+not the other splits; it is run once, after the changes it measures. Its errors, once read, make it seen data: the
+first blind split (``blind``) was read after its first run, so ``blind2`` was written for the next release (its
+lines that repeat another split or the content were dropped: 7 near-misses). The test split was looked at while two
+negation bugs were fixed, so it is seen data too, like tuning (``--split tuning+test`` for both). The product
+learns nothing from this data.
 
 Last line: ``adherence: precision=.. recall=..``
 """
@@ -40,7 +43,8 @@ from kb.store import import_directory  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "adherence_eval"
 CONTENT = ROOT / "content"
-SPLITS = ("tuning", "test", "blind", "tuning+test")
+SPLITS = ("tuning", "test", "blind", "blind2", "tuning+test")
+BLIND = ("blind", "blind2")
 PRECISION_GOAL = 0.97
 
 
@@ -139,12 +143,12 @@ def open_kb(data_dir: str | None) -> tuple[KnowledgeBase, Settings | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=SPLITS, default="blind")
+    parser.add_argument("--split", choices=SPLITS, default="blind2")
     parser.add_argument("--sweep", action="store_true", help="choose the parameters on this split (tuning only)")
     parser.add_argument("--data-dir", help="use this already built KB instead of building one from content/")
     args = parser.parse_args()
-    if args.sweep and args.split == "blind":
-        raise SystemExit("--sweep chooses parameters: run it on --split tuning (or tuning+test), never on the blind split the figures come from")
+    if args.sweep and args.split in BLIND:
+        raise SystemExit("--sweep chooses parameters: run it on --split tuning (or tuning+test), never on a blind split the figures come from")
     kb, temp = open_kb(args.data_dir)
     try:
         run(kb, args)
