@@ -7,9 +7,11 @@ disclosure when, in its statements (questions dropped),
 - its meaning is close to the `say` text, one of its clauses or one of the rule's `said_examples` (e5 similarity of
   single sentences and of two adjacent sentences), and
 - it states the rule's key facts (`said_facts`: each fact a set of alternative phrases, matched like trigger
-  phrases: with words in between and by sound, not right after a negation), and
-- it says none of the rule's `said_not` phrases: the opposite (「保本」「稳赚」 … unless negated: 「不保本」 is fine) or
-  another product's words (「基金」 for the wealth-product disclosure).
+  phrases: with words in between and by sound, not right after a negation; 「不要…密码」 spans a phrase between its
+  parts), and
+- the whole line says none of the rule's `said_not` phrases: the opposite (「保本」「稳赚」 … unless negated: 「不保本」
+  is fine) or another product's words (「基金」 for the wealth-product disclosure, 「理财」 for the fund-risk one),
+  wherever they stand: a line that names the wealth product in its first sentence is about it in its second too.
 The weights and the threshold were chosen on the tuning split of bench/adherence_eval (``python bench/adherence.py
 --split tuning --sweep``), never on the blind split the figures come from.
 """
@@ -24,7 +26,7 @@ from typing import Iterable
 import numpy as np
 
 from .normalize import normalize
-from .triggers import Trigger, compile_triggers, syllables_of
+from .triggers import Trigger, TriggerMatch, compile_triggers, syllables_of
 
 # Cosine similarities of e5 crowd into 0.75-0.95; this range is stretched onto [0, 1].
 SIM_FLOOR, SIM_CEIL = 0.75, 0.95
@@ -123,7 +125,7 @@ def negated(text: str, start: int) -> bool:
     return bool(_NEGATION.search(text[max(0, start - 6):start]))
 
 
-def _stated_at(trigger: Trigger, text: str, syllables) -> tuple[int, int, bool] | None:
+def _stated_at(trigger: Trigger | SpanPhrase, text: str, syllables) -> tuple[int, int, bool] | None:
     """Where ``text`` says the phrase (start, end) and whether that is negated: by a negation right before it, or
     by one slipped between its words (「跟存款不一样」 is a gapped 「跟存款一样」 and says the opposite)."""
     found = trigger.find(text, syllables)
@@ -134,7 +136,7 @@ def _stated_at(trigger: Trigger, text: str, syllables) -> tuple[int, int, bool] 
     return start, start + len(match.found), inserted or negated(text, start)
 
 
-def _says_any(triggers: tuple[Trigger, ...], text: str) -> bool:
+def _says_any(triggers: tuple[Trigger | SpanPhrase, ...], text: str) -> bool:
     """Any of the phrases stated and not negated; a phrase inside a negated longer one is negated too (「测评」 in
     「不需要做风险测评」)."""
     syllables = syllables_of(text)
@@ -146,7 +148,7 @@ def _says_any(triggers: tuple[Trigger, ...], text: str) -> bool:
 @dataclass(frozen=True)
 class Fact:
     """One key fact of a disclosure: any of its phrases, stated (not negated)."""
-    phrases: tuple[Trigger, ...]
+    phrases: tuple[Trigger | SpanPhrase, ...]
 
     def stated(self, text: str) -> bool:
         return _says_any(self.phrases, text)
@@ -163,9 +165,34 @@ def _facts(entries: tuple[str, ...]) -> tuple[Fact, ...]:
     return tuple(Fact(phrases) for phrases in facts if phrases)
 
 
+# 「不要…密码」 in a rule's phrases: its parts in this order, up to this many characters between, within a clause (not
+# across punctuation). Agents put a whole phrase between the verb and its object (「不要在通话里说您的密码」), more
+# than the three characters a trigger's gap allows, and the editor cannot list every such phrase.
+SPAN_GAP = 12
+_SPAN = "..."  # 「…」 after normalisation (NFKC)
+
+
+class SpanPhrase:
+    """A phrase with 「…」 in it: matched like a trigger (:meth:`Trigger.find`), its parts in order with a span of
+    words between. Not by sound: each part is short."""
+
+    def __init__(self, phrase: str):
+        self.phrase = phrase
+        parts = [p for p in phrase.split(_SPAN) if p]
+        self.pattern = re.compile(f"[^，,、。！？!?；;\\n]{{0,{SPAN_GAP}}}?".join(re.escape(p) for p in parts))
+
+    def find(self, text: str, syllables) -> tuple[int, TriggerMatch] | None:
+        found = self.pattern.search(text)
+        if found is None:
+            return None
+        return found.start(), TriggerMatch(self.phrase, found.group(), "gapped")
+
+
 @lru_cache(maxsize=1024)
-def _phrases(phrases: tuple[str, ...]) -> tuple[Trigger, ...]:
-    return compile_triggers(tuple(normalize(p) for p in phrases))
+def _phrases(phrases: tuple[str, ...]) -> tuple[Trigger | SpanPhrase, ...]:
+    normalized = tuple(normalize(p) for p in phrases)
+    spans = tuple(SpanPhrase(p) for p in normalized if _SPAN in p)
+    return compile_triggers(tuple(p for p in normalized if p and _SPAN not in p)) + spans
 
 
 def contradicts(rule: dict, text: str) -> bool:
@@ -235,7 +262,7 @@ class Evidence:
     text: str
     similarity: float      # best cosine to the rule's references
     coverage: float | None  # share of the rule's key facts stated (None: the rule names no facts)
-    contradicted: bool      # says the opposite (「保本」)
+    contradicted: bool      # the line says the opposite (「保本」) or names another product
 
 
 def evidence(kb, utterance: str, rule_ids: Iterable[str]) -> list[Evidence]:
@@ -252,9 +279,10 @@ def evidence(kb, utterance: str, rule_ids: Iterable[str]) -> list[Evidence]:
     for rule in rules:
         best = (vectors @ _REFERENCES.get(kb.encoder, references(rule)).T).max(axis=1)
         facts = facts_of(rule)
+        whole_contradicts = contradicts(rule, "，".join(said))
         for index, text in enumerate(parts):
             coverage = sum(f.stated(text) for f in facts) / len(facts) if facts else None
-            found.append(Evidence(rule["id"], index, text, float(best[index]), coverage, contradicts(rule, text)))
+            found.append(Evidence(rule["id"], index, text, float(best[index]), coverage, whole_contradicts))
     return found
 
 

@@ -89,6 +89,25 @@ def test_a_negation_slipped_into_a_phrase_or_before_a_longer_one_cancels_it():
     assert not assessment.stated("这款产品不需要做风险测评")   # 「测评」 lies inside the negated 「风险测评」
 
 
+
+def test_a_phrase_with_an_ellipsis_spans_the_words_between_its_parts_within_a_clause():
+    warning, = facts_of({"said_facts": ["不要…密码|验证码…别"]})
+    assert warning.stated("请您不要在通话里报出您的取款密码")        # a whole phrase between verb and object
+    assert warning.stated("手机上的验证码什么的都千万别念")
+    assert not warning.stated("不要着急，密码我帮您重置")            # not across punctuation
+    assert not warning.stated("密码不要紧")                          # the parts in their order only
+
+
+INVESTMENT = "disclosure-investment-risk"
+
+
+def test_a_line_about_another_product_does_not_tick_the_disclosure_even_where_a_sentence_omits_the_product(kb):
+    # the second sentence alone states every key fact of the fund-risk disclosure, but the line is about a wealth
+    # product (the fund rule's said_not names 理财): a contradiction anywhere in the line counts
+    line = "这款理财跟存款不一样，本金没有保证；过去的业绩说明不了以后，也有可能亏，请您谨慎。"
+    assert INVESTMENT not in ticked(kb, line)
+    assert WEALTH in ticked(kb, line)
+
 SAID_RULE = """---
 id: disclosure-x
 title: 测试披露
