@@ -56,8 +56,8 @@ RULES_SPLIT ?= test
 rules: $(DEV_STAMP)
 	$(PY) bench/rules.py --split $(RULES_SPLIT)
 
-# Disclosures the agent said: held-out agent lines and near-misses (blind split); ADHERENCE_SPLIT=tuning for tuning.
-ADHERENCE_SPLIT ?= blind2
+# Disclosures the agent said: held-out agent lines and near-misses (newest blind split); ADHERENCE_SPLIT=tuning for tuning.
+ADHERENCE_SPLIT ?= blind3
 adherence: $(DEV_STAMP)
 	$(PY) bench/adherence.py --split $(ADHERENCE_SPLIT)
 

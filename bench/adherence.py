@@ -1,6 +1,6 @@
 """Adherence: does the matcher tick a disclosure when the agent says it, and only then?
 
-Run: .venv/bin/python bench/adherence.py [--split blind2|blind|test|tuning|tuning+test] [--sweep]  (or `make adherence`)
+Run: .venv/bin/python bench/adherence.py [--split blind3|blind2|blind|test|tuning|tuning+test] [--sweep]  (or `make adherence`)
 
 Data (bench/adherence_eval/<rule-id>.yaml, fixed in the repository, written for this benchmark only): per disclosure
 rule, agent lines that say it (`said`: formal script, colloquial, abbreviated, speech-recogniser output without
@@ -11,8 +11,9 @@ rule is a false tick of that rule. Weights and the threshold are chosen on the t
 --sweep``); the figures to report come from the newest blind split, the default. A blind split (16 + 16 lines a
 rule) is written by someone who has seen only each rule's `say` text: not the matcher, not the rules' said_* lists,
 not the other splits; it is run once, after the changes it measures. Its errors, once read, make it seen data: the
-first blind split (``blind``) was read after its first run, so ``blind2`` was written for the next release (its
-lines that repeat another split or the content were dropped: 7 near-misses). The test split was looked at while two
+first blind split (``blind``) was read after its first run, so ``blind2`` was written for the next release, and
+``blind3`` after changes made on reading ``blind2`` (lines that repeat another split or the content were dropped: 7
+from blind2, 4 from blind3). The test split was looked at while two
 negation bugs were fixed, so it is seen data too, like tuning (``--split tuning+test`` for both). The product
 learns nothing from this data.
 
@@ -43,8 +44,8 @@ from kb.store import import_directory  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "adherence_eval"
 CONTENT = ROOT / "content"
-SPLITS = ("tuning", "test", "blind", "blind2", "tuning+test")
-BLIND = ("blind", "blind2")
+SPLITS = ("tuning", "test", "blind", "blind2", "blind3", "tuning+test")
+BLIND = ("blind", "blind2", "blind3")
 PRECISION_GOAL = 0.97
 
 
@@ -143,7 +144,7 @@ def open_kb(data_dir: str | None) -> tuple[KnowledgeBase, Settings | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=SPLITS, default="blind2")
+    parser.add_argument("--split", choices=SPLITS, default="blind3")
     parser.add_argument("--sweep", action="store_true", help="choose the parameters on this split (tuning only)")
     parser.add_argument("--data-dir", help="use this already built KB instead of building one from content/")
     args = parser.parse_args()
