@@ -1,6 +1,6 @@
 """Adherence: does the matcher tick a disclosure when the agent says it, and only then?
 
-Run: .venv/bin/python bench/adherence.py [--split blind3|blind2|blind|test|tuning|tuning+test] [--sweep]  (or `make adherence`)
+Run: .venv/bin/python bench/adherence.py [--split blind4|blind3|blind2|blind|test|tuning|tuning+test] [--sweep]  (or `make adherence`)
 
 Data (bench/adherence_eval/<rule-id>.yaml, fixed in the repository, written for this benchmark only): per disclosure
 rule, agent lines that say it (`said`: formal script, colloquial, abbreviated, speech-recogniser output without
@@ -12,9 +12,11 @@ rule is a false tick of that rule. Weights and the threshold are chosen on the t
 rule) is written by someone who has seen only each rule's `say` text: not the matcher, not the rules' said_* lists,
 not the other splits; it is run once, after the changes it measures. Its errors, once read, make it seen data: the
 first blind split (``blind``) was read after its first run, so ``blind2`` was written for the next release, and
-``blind3`` after changes made on reading ``blind2`` (lines that repeat another split or the content were dropped: 7
-from blind2, 4 from blind3). The test split was looked at while two
-negation bugs were fixed, so it is seen data too, like tuning (``--split tuning+test`` for both). The product
+``blind3`` and ``blind4`` after changes made on reading ``blind2`` (lines that repeat another split or the content
+were dropped: 7 from blind2, 4 from blind3, 12 from blind4). The test split was looked at while two
+negation bugs were fixed, so it is seen data too, like tuning (``--split tuning+test`` for both). Both had
+counted half a cooling-off or wealth disclosure as said; those 20 lines are now near-misses (``partial``), the
+standard every blind writer was given. The product
 learns nothing from this data.
 
 Last line: ``adherence: precision=.. recall=..``
@@ -44,8 +46,8 @@ from kb.store import import_directory  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "adherence_eval"
 CONTENT = ROOT / "content"
-SPLITS = ("tuning", "test", "blind", "blind2", "blind3", "tuning+test")
-BLIND = ("blind", "blind2", "blind3")
+SPLITS = ("tuning", "test", "blind", "blind2", "blind3", "blind4", "tuning+test")
+BLIND = ("blind", "blind2", "blind3", "blind4")
 PRECISION_GOAL = 0.97
 
 
@@ -144,7 +146,7 @@ def open_kb(data_dir: str | None) -> tuple[KnowledgeBase, Settings | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=SPLITS, default="blind3")
+    parser.add_argument("--split", choices=SPLITS, default="blind4")
     parser.add_argument("--sweep", action="store_true", help="choose the parameters on this split (tuning only)")
     parser.add_argument("--data-dir", help="use this already built KB instead of building one from content/")
     args = parser.parse_args()

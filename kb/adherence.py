@@ -8,7 +8,7 @@ disclosure when, in its statements (questions dropped),
   single sentences and of two adjacent sentences), and
 - it states the rule's key facts (`said_facts`: each fact a set of alternative phrases, matched like trigger
   phrases: with words in between and by sound, not right after a negation; 「不要…密码」 spans a phrase between its
-  parts), and
+  parts), every one marked required (「+」: the loss after the cooling-off period, not only the refund within it), and
 - the whole line says none of the rule's `said_not` phrases: the opposite (「保本」「稳赚」 … unless negated: 「不保本」
   is fine) or another product's words (「基金」 for the wealth-product disclosure, 「理财」 for the fund-risk one),
   wherever they stand: a line that names the wealth product in its first sentence is about it in its second too.
@@ -147,22 +147,34 @@ def _says_any(triggers: tuple[Trigger | SpanPhrase, ...], text: str) -> bool:
 
 @dataclass(frozen=True)
 class Fact:
-    """One key fact of a disclosure: any of its phrases, stated (not negated)."""
+    """One key fact of a disclosure: any of its phrases, stated (not negated). A required fact (「+」 before it in
+    `said_facts`) is a part of the obligation without which a line has not said it, however close its meaning: the
+    loss after the insurance cooling-off period, not only the cheap refund within it."""
     phrases: tuple[Trigger | SpanPhrase, ...]
+    required: bool = False
 
     def stated(self, text: str) -> bool:
         return _says_any(self.phrases, text)
 
 
+REQUIRED = "+"  # a leading 「!」 would be a YAML tag in hand-written front matter
+
+
 def facts_of(rule: dict) -> list[Fact]:
-    """The rule's `said_facts`: each entry a phrase or several alternatives separated by 「|」."""
+    """The rule's `said_facts`: each entry a phrase or several alternatives separated by 「|」, 「+」 before a
+    required one."""
     return list(_facts(tuple(str(entry) for entry in rule.get("said_facts") or [])))
 
 
 @lru_cache(maxsize=256)
 def _facts(entries: tuple[str, ...]) -> tuple[Fact, ...]:
-    facts = (_phrases(tuple(p for p in entry.split("|") if p.strip())) for entry in entries)
-    return tuple(Fact(phrases) for phrases in facts if phrases)
+    facts = []
+    for entry in (e.strip() for e in entries):
+        required = entry.startswith(REQUIRED)
+        phrases = _phrases(tuple(p for p in entry.removeprefix(REQUIRED).split("|") if p.strip()))
+        if phrases:
+            facts.append(Fact(phrases, required))
+    return tuple(facts)
 
 
 # 「不要…密码」 in a rule's phrases: its parts in this order, up to this many characters between, within a clause (not
@@ -263,6 +275,11 @@ class Evidence:
     similarity: float      # best cosine to the rule's references
     coverage: float | None  # share of the rule's key facts stated (None: the rule names no facts)
     contradicted: bool      # the line says the opposite (「保本」) or names another product
+    incomplete: bool = False  # a required fact is not stated in this window
+
+    @property
+    def ruled_out(self) -> bool:
+        return self.contradicted or self.incomplete
 
 
 def evidence(kb, utterance: str, rule_ids: Iterable[str]) -> list[Evidence]:
@@ -281,8 +298,11 @@ def evidence(kb, utterance: str, rule_ids: Iterable[str]) -> list[Evidence]:
         facts = facts_of(rule)
         whole_contradicts = contradicts(rule, "，".join(said))
         for index, text in enumerate(parts):
-            coverage = sum(f.stated(text) for f in facts) / len(facts) if facts else None
-            found.append(Evidence(rule["id"], index, text, float(best[index]), coverage, whole_contradicts))
+            stated = [f.stated(text) for f in facts]
+            coverage = sum(stated) / len(facts) if facts else None
+            incomplete = any(f.required and not said_it for f, said_it in zip(facts, stated))
+            found.append(Evidence(rule["id"], index, text, float(best[index]), coverage, whole_contradicts,
+                                  incomplete))
     return found
 
 
@@ -290,11 +310,11 @@ def decide(found: list[Evidence], params: MatchParams = MatchParams()) -> list[S
     """Each rule's best score over the windows, rivals resolved; every rule in ``found`` appears, best first."""
     passing: dict[int, list[Evidence]] = {}
     for item in found:
-        if not item.contradicted and params.score(item.similarity, item.coverage) >= params.threshold:
+        if not item.ruled_out and params.score(item.similarity, item.coverage) >= params.threshold:
             passing.setdefault(item.window, []).append(item)
     best: dict[str, SaidDisclosure] = {}
     for item in found:
-        score = 0.0 if item.contradicted else params.score(item.similarity, item.coverage)
+        score = 0.0 if item.ruled_out else params.score(item.similarity, item.coverage)
         rivals = passing.get(item.window, [])
         if score >= params.threshold and any(r.similarity - item.similarity > params.rival_margin for r in rivals):
             score = min(score, params.threshold - 1e-4)

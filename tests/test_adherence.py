@@ -98,6 +98,15 @@ def test_a_phrase_with_an_ellipsis_spans_the_words_between_its_parts_within_a_cl
     assert not warning.stated("密码不要紧")                          # the parts in their order only
 
 
+
+def test_a_window_without_a_required_fact_says_nothing_however_close_its_meaning(kb):
+    facts = facts_of({"said_facts": ["犹豫期", "+工本费|十元", "+现金价值|损失"]})
+    assert [f.required for f in facts] == [False, True, True]
+    cooling_off = "disclosure-insurance-cooling-off"
+    # the cheap refund within the period, without the loss after it, is half of the obligation
+    assert cooling_off not in ticked(kb, "这份保险有十五天犹豫期，犹豫期里退保只收十元工本费。")
+    assert cooling_off in ticked(kb, "这份保险有十五天犹豫期，犹豫期里退保只收十元工本费；过了犹豫期再退只退现金价值，会有损失。")
+
 INVESTMENT = "disclosure-investment-risk"
 
 
