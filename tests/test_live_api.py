@@ -202,14 +202,14 @@ def test_json_lines_answer_each_line_in_order(live):
 
 def test_the_call_record_keeps_the_live_transcript_suggestions_and_rules(live):
     live.post(utt("这个理财产品保本吗", offset_ms=3000))
-    live.post(utt("这款理财不是存款，不保证本金，可能会亏钱。", speaker="agent", offset_ms=8000))
+    live.post(utt("这款理财不是存款，不保证本金，收益也不确定。", speaker="agent", offset_ms=8000))
     live.post(utt("我要去银保监会投诉你们", offset_ms=15000))
     agent = Client(live.app, "agent1")
     upload = {"client_id": "live-c1", "started_at": "2026-03-02T01:00:00Z", "ended_at": "2026-03-02T01:00:20Z",
               "duration_seconds": 20, "live_call_ref": "call-1",
               "disclosures": [{"id": WEALTH, "title": "理财产品非保本", "reason": "提到「保本」", "how": "trigger",
                                "fired_at": 3, "ticked": True, "ticked_at": 8, "ticked_by": "speech",
-                               "said_text": "这款理财不是存款，不保证本金，可能会亏钱。", "said_score": 0.91,
+                               "said_text": "这款理财不是存款，不保证本金，收益也不确定。", "said_score": 0.91,
                                "said_offset_ms": 8000}]}
     response = agent.post_json("/agent/api/calls", upload)
     assert response.status_code == 201, response.get_json()
@@ -225,7 +225,7 @@ def test_the_call_record_keeps_the_live_transcript_suggestions_and_rules(live):
     # what the QA view reads (kb.qa): required at the offset the transcript fired it, said by the agent's words
     assert data["required"] == [{"rule_id": WEALTH, "offset_ms": 3000, "title": "理财产品非保本",
                                  "dismissed": False}]
-    assert data["said"] == [{"rule_id": WEALTH, "utterance": "这款理财不是存款，不保证本金，可能会亏钱。",
+    assert data["said"] == [{"rule_id": WEALTH, "utterance": "这款理财不是存款，不保证本金，收益也不确定。",
                              "score": 0.91, "offset_ms": 8000, "how": "auto"}]
     assert summarize_call(data).disclosures[0].status == "said"
     assert data["live"]["ended_at"] is not None  # the agent finished it: a reloaded sidebar does not resume it
@@ -242,7 +242,7 @@ def _call_records(db):
 def test_a_call_the_agent_never_recorded_is_kept_from_its_transcript_for_qa(live):
     ref = "asr-" + "x" * 76  # the longest call ref: the record's client id still fits its column
     live.post(utt("这个理财产品保本吗", offset_ms=3000, call_ref=ref))
-    live.post(utt("这款理财不是存款，不保证本金，可能会亏钱。", speaker="agent", offset_ms=8000, call_ref=ref))
+    live.post(utt("这款理财不是存款，不保证本金，收益也不确定。", speaker="agent", offset_ms=8000, call_ref=ref))
     live.post(utt("我要去银保监会投诉你们", offset_ms=15000, call_ref=ref))
     assert live.http.post(f"/api/live/calls/{ref}/end", headers=live.auth).get_json()["ended"] is True
     assert live.http.post(f"/api/live/calls/{ref}/end", headers=live.auth).get_json()["ended"] is False
@@ -252,7 +252,7 @@ def test_a_call_the_agent_never_recorded_is_kept_from_its_transcript_for_qa(live
     adherence = summarize_call(data)
     [wealth] = [d for d in adherence.disclosures if d.rule_id == WEALTH]
     assert (wealth.status, wealth.how, wealth.said_at, wealth.required_at) == ("said", "auto", 8.0, 3.0)
-    assert wealth.utterance == "这款理财不是存款，不保证本金，可能会亏钱。"
+    assert wealth.utterance == "这款理财不是存款，不保证本金，收益也不确定。"
     raised = {e.rule_id: e for e in adherence.escalations}
     assert raised["escalation-regulator-complaint"].raised_at == 15.0
     assert not raised["escalation-regulator-complaint"].handled  # nobody saw it: the QA view must not call it handled
