@@ -57,7 +57,7 @@ rules: $(DEV_STAMP)
 	$(PY) bench/rules.py --split $(RULES_SPLIT)
 
 # Disclosures the agent said: held-out agent lines and near-misses (newest blind split); ADHERENCE_SPLIT=tuning for tuning.
-ADHERENCE_SPLIT ?= blind4
+ADHERENCE_SPLIT ?= blind6
 adherence: $(DEV_STAMP)
 	$(PY) bench/adherence.py --split $(ADHERENCE_SPLIT)
 

@@ -1,6 +1,6 @@
 """Adherence: does the matcher tick a disclosure when the agent says it, and only then?
 
-Run: .venv/bin/python bench/adherence.py [--split blind4|blind3|blind2|blind|test|tuning|tuning+test] [--sweep]  (or `make adherence`)
+Run: .venv/bin/python bench/adherence.py [--split blind6|blind5|blind4|blind3|blind2|blind|test|tuning|tuning+test] [--sweep]  (or `make adherence`)
 
 Data (bench/adherence_eval/<rule-id>.yaml, fixed in the repository, written for this benchmark only): per disclosure
 rule, agent lines that say it (`said`: formal script, colloquial, abbreviated, speech-recogniser output without
@@ -9,14 +9,15 @@ the opposite, the topic without the obligation, a question to the customer, a ne
 line is scored against every disclosure rule (the hardest case: all of them required), so a line ticking the wrong
 rule is a false tick of that rule. Weights and the threshold are chosen on the tuning split (``--split tuning
 --sweep``); the figures to report come from the newest blind split, the default. A blind split (16 + 16 lines a
-rule) is written by someone who has seen only each rule's `say` text: not the matcher, not the rules' said_* lists,
-not the other splits; it is run once, after the changes it measures. Its errors, once read, make it seen data: the
-first blind split (``blind``) was read after its first run, so ``blind2`` was written for the next release, and
-``blind3`` and ``blind4`` after changes made on reading ``blind2`` (lines that repeat another split or the content
-were dropped: 7 from blind2, 4 from blind3, 12 from blind4). The test split was looked at while two
-negation bugs were fixed, so it is seen data too, like tuning (``--split tuning+test`` for both). Both had
-counted half a cooling-off or wealth disclosure as said; those 20 lines are now near-misses (``partial``), the
-standard every blind writer was given. The product
+rule) is written by someone who has seen only each rule's `say` text and the standard of what counts as said: not
+the matcher, not the rules' said_* lists, not the other splits; it is run once, after the changes it measures. Its
+errors, once read, make it seen data: ``blind`` and ``blind2`` were read after their first runs, ``blind3`` after
+its first totals and a later rerun, ``blind4`` and ``blind5`` in the release that wrote ``blind6`` (lines that
+repeat another split or the content were dropped: 7, 4, 12, 8 and 26). The test split was looked at while two
+negation bugs were fixed, so it is seen data too, like tuning (``--split tuning+test`` for both). Both had counted
+part of a disclosure as said (half a cooling-off or wealth disclosure, an identity check without how, a refusal of
+a product above the customer's level without "take the assessment yourself"); those 33 lines are now near-misses
+(``partial``), the standard every blind writer was given. The product
 learns nothing from this data.
 
 Last line: ``adherence: precision=.. recall=..``
@@ -46,8 +47,8 @@ from kb.store import import_directory  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "adherence_eval"
 CONTENT = ROOT / "content"
-SPLITS = ("tuning", "test", "blind", "blind2", "blind3", "blind4", "tuning+test")
-BLIND = ("blind", "blind2", "blind3", "blind4")
+SPLITS = ("tuning", "test", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "tuning+test")
+BLIND = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6")
 PRECISION_GOAL = 0.97
 
 
@@ -146,9 +147,11 @@ def open_kb(data_dir: str | None) -> tuple[KnowledgeBase, Settings | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=SPLITS, default="blind4")
+    parser.add_argument("--split", choices=SPLITS, default="blind6")
     parser.add_argument("--sweep", action="store_true", help="choose the parameters on this split (tuning only)")
     parser.add_argument("--data-dir", help="use this already built KB instead of building one from content/")
+    parser.add_argument("--errors", type=int, default=12, metavar="N",
+                        help="list the N worst errors (reading a blind split's errors makes it seen data)")
     args = parser.parse_args()
     if args.sweep and args.split in BLIND:
         raise SystemExit("--sweep chooses parameters: run it on --split tuning (or tuning+test), never on a blind split the figures come from")
@@ -184,7 +187,7 @@ def run(kb: KnowledgeBase, args) -> None:
     print("errors by kind: " + (", ".join(f"{w} {k}={n[0]}" for (w, k), n in sorted(by_kind.items())) or "none"))
     print("worst confusions:")
     worst = sorted(errors, key=lambda e: -e[2] if e[0] == "false tick" else e[2])
-    for what, rid, score, case in worst[:12]:
+    for what, rid, score, case in worst[:args.errors]:
         print(f"  {what:10s} {rid:38s} {score:.2f} [{case.rule} {case.kind}] {case.text}")
     precision, recall = totals(tp, fp, fn)
     print(f"ticks={sum(tp.values()) + sum(fp.values())} false_ticks={sum(fp.values())} missed={sum(fn.values())} "

@@ -5,13 +5,15 @@ transcript has no punctuation and homophone slips. A near-miss must not tick: th
 topic without the obligation (「理财收益挺好的」), a question to the customer, a negation. So a line says a
 disclosure when, in its statements (questions dropped),
 - its meaning is close to the `say` text, one of its clauses or one of the rule's `said_examples` (e5 similarity of
-  single sentences and of two adjacent sentences), and
+  single sentences and of two or three adjacent sentences), and
 - it states the rule's key facts (`said_facts`: each fact a set of alternative phrases, matched like trigger
   phrases: with words in between and by sound, not right after a negation; 「不要…密码」 spans a phrase between its
-  parts), every one marked required (「+」: the loss after the cooling-off period, not only the refund within it), and
+  parts, 「#」 stands for a number), every one marked required (「+」: the loss after the cooling-off period, not
+  only the refund within it), and
 - the whole line says none of the rule's `said_not` phrases: the opposite (「保本」「稳赚」 … unless negated: 「不保本」
-  is fine) or another product's words (「基金」 for the wealth-product disclosure, 「理财」 for the fund-risk one),
-  wherever they stand: a line that names the wealth product in its first sentence is about it in its second too.
+  is fine, and so is 「请不要在电话里告诉我密码」, a prohibition earlier in the clause) or another product's words
+  (「基金」 for the wealth-product disclosure, 「理财」 for the fund-risk one), wherever they stand: a line that names
+  the wealth product in its first sentence is about it in its second too.
 The weights and the threshold were chosen on the tuning split of bench/adherence_eval (``python bench/adherence.py
 --split tuning --sweep``), never on the blind split the figures come from.
 """
@@ -49,6 +51,8 @@ MIN_COVERAGE = 0.0
 _CLAUSE_END = re.compile(r"[，,。！？!?；;：:\n]+")
 _QUESTION_END = re.compile(r"(?:[?？]|[吗么嘛呢][\s，,。.!！~～]*)$")
 MIN_CLAUSE_CHARS = 4
+# The longest run of adjacent statements read as one window (see windows()).
+WINDOW_STATEMENTS = 3
 
 
 @dataclass
@@ -91,18 +95,25 @@ def statements(normalized: str) -> list[str]:
 
 
 def windows(parts: list[str]) -> list[str]:
-    """Each statement and each two adjacent statements joined: agents split a disclosure over two sentences."""
+    """Each statement and each run of two or three adjacent statements joined: agents split a disclosure over two
+    sentences, sometimes with a filler between (「本次通话全程录音。稍等我调一下资料。请不要说出密码」)."""
     out = list(parts)
-    out += [f"{a}，{b}" for a, b in zip(parts, parts[1:])]
+    for width in range(2, WINDOW_STATEMENTS + 1):
+        out += ["，".join(parts[i:i + width]) for i in range(len(parts) - width + 1)]
     return out
 
 
 def window_vectors(statement_vectors: np.ndarray) -> np.ndarray:
-    """The vectors of :func:`windows`' windows from the statements' own: a joined pair is the normalised mean of
-    its two statements, so a line of n statements costs n embeddings, not 2n - 1 (the live hot path)."""
-    pairs = statement_vectors[:-1] + statement_vectors[1:]
-    pairs /= np.maximum(np.linalg.norm(pairs, axis=1, keepdims=True), 1e-12)
-    return np.vstack([statement_vectors, pairs])
+    """The vectors of :func:`windows`' windows from the statements' own: a joined run is the normalised mean of its
+    statements, so a line of n statements costs n embeddings, not 3n - 3 (the live hot path)."""
+    out = [statement_vectors]
+    for width in range(2, WINDOW_STATEMENTS + 1):
+        count = len(statement_vectors) - width + 1
+        if count <= 0:
+            break
+        runs = sum(statement_vectors[i:i + count] for i in range(width))
+        out.append(runs / np.maximum(np.linalg.norm(runs, axis=1, keepdims=True), 1e-12))
+    return np.vstack(out)
 
 
 def references(rule: dict) -> list[str]:
@@ -119,10 +130,31 @@ _NEGATION = re.compile(r"(?:没有|没|不是|不会|不要|不用|不能|不需
 _NEGATION_CHARS = re.compile(r"[不没非未别无]")
 
 
+# A bound on a quantity is not a negation: 「扣不超过十块钱」 states the ten yuan.
+_BOUND = re.compile(r"(?:不超过|不高于|不低于|不少于|不多于|不大于|不小于|不到|不足)[^，,。；;！？!?\s]{0,2}$")
+
+
+# Words with a negation character that negate nothing: 「不过这个仅供参考」 is a reference, not its opposite, and an
+# A-not-A question (「是不是本人」) asks.
+_NOT_NEGATIONS = re.compile(r"不过|不管|不论|不仅|不但|不久|不断|不少|无论|非常|未来|别人|别的|(.)[不没]\1")
+
+
 def negated(text: str, start: int) -> bool:
     """True when the words right before ``start`` negate what follows. Wider than kb/triggers.py's (which guards
     customers' words): agents negate obligations with 不用/不需要/非 and a verb in between (「不用做测评」)."""
-    return bool(_NEGATION.search(text[max(0, start - 6):start]))
+    before = _NOT_NEGATIONS.sub(lambda m: "_" * len(m.group()), text[max(0, start - 6):start])
+    return bool(_NEGATION.search(before)) and not _BOUND.search(before)
+
+
+# An agent forbids or declines a whole verb phrase: 「请不要在电话里告诉我您的密码」 is not asking for the password,
+# 「我没办法给您保证收益」 is no promise, however far the negation stands from the opposite phrase within its clause.
+_PROHIBITION = re.compile(r"(?:不要|别|勿|不用|不必|不能|千万不|无需|不需要|没办法|没法|无法|做不到)")
+
+
+def prohibited(text: str, start: int) -> bool:
+    """A prohibition earlier in the clause that holds ``start`` (for the `said_not` phrases)."""
+    clause_start = max((text.rfind(p, 0, start) for p in "，,。；;！？!?、"), default=-1) + 1
+    return bool(_PROHIBITION.search(text[clause_start:start]))
 
 
 def _stated_at(trigger: Trigger | SpanPhrase, text: str, syllables) -> tuple[int, int, bool] | None:
@@ -132,7 +164,8 @@ def _stated_at(trigger: Trigger | SpanPhrase, text: str, syllables) -> tuple[int
     if found is None:
         return None
     start, match = found
-    inserted = len(_NEGATION_CHARS.findall(match.found)) > len(_NEGATION_CHARS.findall(trigger.phrase))
+    found = _NOT_NEGATIONS.sub(lambda m: "_" * len(m.group()), match.found)
+    inserted = len(_NEGATION_CHARS.findall(found)) > len(_NEGATION_CHARS.findall(trigger.phrase))
     return start, start + len(match.found), inserted or negated(text, start)
 
 
@@ -182,16 +215,20 @@ def _facts(entries: tuple[str, ...]) -> tuple[Fact, ...]:
 # than the three characters a trigger's gap allows, and the editor cannot list every such phrase.
 SPAN_GAP = 12
 _SPAN = "..."  # 「…」 after normalisation (NFKC)
+# 「#」 in a phrase is a number, in digits or Chinese numerals (「#块」: 「二十块」「5块」): a fee stated with its amount.
+_NUMBER = "#"
+_NUMBER_PATTERN = "[0-9零〇一二两三四五六七八九十百千万点.]+"
 
 
 class SpanPhrase:
-    """A phrase with 「…」 in it: matched like a trigger (:meth:`Trigger.find`), its parts in order with a span of
-    words between. Not by sound: each part is short."""
+    """A phrase with 「…」 or 「#」 in it: matched like a trigger (:meth:`Trigger.find`), its parts in order with a
+    span of words between, 「#」 standing for a number. Not by sound: each part is short."""
 
     def __init__(self, phrase: str):
         self.phrase = phrase
         parts = [p for p in phrase.split(_SPAN) if p]
-        self.pattern = re.compile(f"[^，,、。！？!?；;\\n]{{0,{SPAN_GAP}}}?".join(re.escape(p) for p in parts))
+        self.pattern = re.compile(f"[^，,、。！？!?；;\\n]{{0,{SPAN_GAP}}}?".join(
+            _NUMBER_PATTERN.join(re.escape(piece) for piece in part.split(_NUMBER)) for part in parts))
 
     def find(self, text: str, syllables) -> tuple[int, TriggerMatch] | None:
         found = self.pattern.search(text)
@@ -200,17 +237,26 @@ class SpanPhrase:
         return found.start(), TriggerMatch(self.phrase, found.group(), "gapped")
 
 
+def _is_span(phrase: str) -> bool:
+    return _SPAN in phrase or _NUMBER in phrase
+
+
 @lru_cache(maxsize=1024)
 def _phrases(phrases: tuple[str, ...]) -> tuple[Trigger | SpanPhrase, ...]:
     normalized = tuple(normalize(p) for p in phrases)
-    spans = tuple(SpanPhrase(p) for p in normalized if _SPAN in p)
-    return compile_triggers(tuple(p for p in normalized if p and _SPAN not in p)) + spans
+    spans = tuple(SpanPhrase(p) for p in normalized if _is_span(p))
+    return compile_triggers(tuple(p for p in normalized if p and not _is_span(p))) + spans
 
 
 def contradicts(rule: dict, text: str) -> bool:
     """The line says the opposite of the disclosure (「保本」 not negated, 「稳赚」) or is about another product
-    (「基金」 for the wealth-product disclosure): the rule's `said_not` phrases."""
-    return any(_says_any((trigger,), text) for trigger in _phrases(tuple(rule.get("said_not") or [])))
+    (「基金」 for the wealth-product disclosure): the rule's `said_not` phrases, unless prohibited in their clause."""
+    syllables = syllables_of(text)
+    for trigger in _phrases(tuple(rule.get("said_not") or [])):
+        stated = _stated_at(trigger, text, syllables)
+        if stated is not None and not stated[2] and not prohibited(text, stated[0]):
+            return True
+    return False
 
 
 class _ReferenceVectors:

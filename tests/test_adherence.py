@@ -107,6 +107,20 @@ def test_a_window_without_a_required_fact_says_nothing_however_close_its_meaning
     assert cooling_off not in ticked(kb, "这份保险有十五天犹豫期，犹豫期里退保只收十元工本费。")
     assert cooling_off in ticked(kb, "这份保险有十五天犹豫期，犹豫期里退保只收十元工本费；过了犹豫期再退只退现金价值，会有损失。")
 
+IDENTITY = "disclosure-identity-before-account"
+
+
+def test_an_identity_check_ticks_only_when_it_says_how_and_never_when_it_asks_for_the_password(kb):
+    assert IDENTITY not in ticked(kb, "查余额之前我得先确认一下您的身份。")  # the check without how
+    assert IDENTITY in ticked(kb, "查余额之前我得先确认一下您的身份，您报一下名字和身份证最后四位。")
+    assert IDENTITY not in ticked(kb, "查余额之前要先确认身份，您把取款密码报一下。")
+
+
+def test_a_disclosure_split_by_a_filler_sentence_still_ticks(kb):
+    line = "先说一下，咱们这通电话是录着音的。我这边打开您的资料稍等。您的密码和验证码都别在电话里讲。"
+    assert RECORDING in ticked(kb, line)
+
+
 INVESTMENT = "disclosure-investment-risk"
 
 

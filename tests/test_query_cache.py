@@ -21,7 +21,9 @@ def test_get_many_embeds_each_missing_text_once_and_keeps_order():
 def test_a_joined_window_is_the_normalised_mean_of_its_statements():
     statements = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
     windows = window_vectors(statements)
-    assert windows.shape == (5, 2)
+    assert windows.shape == (6, 2)  # three statements, two adjacent pairs, one run of three
     assert np.allclose(windows[:3], statements)
     assert np.allclose(windows[3], [2 ** -0.5, 2 ** -0.5])
+    run = statements.sum(axis=0)
+    assert np.allclose(windows[5], run / np.linalg.norm(run))
     assert np.allclose(np.linalg.norm(windows, axis=1), 1.0)
