@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint setup bench bench-cluster bench-live esun rules adherence soak clean
+.PHONY: run test lint setup bench bench-cluster bench-join bench-live esun rules adherence soak clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench-cluster: $(DEV_STAMP)
 LIVE_CALLS ?= 50
 LIVE_SECONDS ?= 60
 LIVE_RAMP ?= 5
+# A node joining a 50k-chunk knowledge base over a throw-away PostgreSQL: empty data folder → answering.
+bench-join: $(DEV_STAMP)
+	$(PY) bench/join_scale.py --size 50k
+
 bench-live: $(DEV_STAMP)
 	$(PY) bench/live.py --calls $(LIVE_CALLS) --seconds $(LIVE_SECONDS) --ramp $(LIVE_RAMP)
 

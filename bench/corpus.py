@@ -104,17 +104,22 @@ def ensure_corpus(name: str, stream=sys.stderr) -> Settings:
     db = Database(settings.database_url)
     db.upgrade()
     import_directory(db, ROOT / "content", author="bench")
+    import_articles(db, scale_articles(target), author="bench")
+    return _build(name, settings, db, stream)
+
+
+def scale_articles(target: int) -> list:
+    """The FAQ articles that take content/ (about 200 answer chunks) to ``target`` chunks: real E.SUN documents,
+    then branch variants."""
     esun = esun_corpus()
-    chunks = 200  # content/ has about 200 answer chunks
+    chunks = 200
     real = {}
     for pid, pairs in esun.items():
         if chunks >= target:
             break
         real[pid] = pairs
         chunks += len(pairs)
-    articles = faq_articles(real, prefix="esun") + faq_articles(_variant_faq(esun, target, chunks), prefix="var")
-    import_articles(db, articles, author="bench")
-    return _build(name, settings, db, stream)
+    return faq_articles(real, prefix="esun") + faq_articles(_variant_faq(esun, target, chunks), prefix="var")
 
 
 def _build(name: str, settings: Settings, db: Database, stream) -> Settings:
