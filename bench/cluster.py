@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import delete
@@ -205,15 +206,8 @@ def main() -> int:
     parser.add_argument("--cold-join", action=argparse.BooleanOptionalAction, default=True,
                         help="also time a node joining with nothing shared (it embeds everything: minutes)")
     args = parser.parse_args()
-    # SIGTERM (``timeout``, a CI runner) unwinds through the ``finally`` below like Ctrl-C: without it the nodes and
-    # the PostgreSQL cluster outlive the bench
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    CACHE_DIR.mkdir(exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="kb-bench-cluster-"))
-    cluster = PostgresCluster().start()
-    nodes: list[Node] = []
     env = {"KB_SECRET_KEY": "bench-cluster-" + "k" * 32, "KB_INDEX_POLL_SECONDS": "2"}
-    try:
+    with throwaway_cluster("kb-bench-cluster-") as (work, cluster, nodes):
         url = cluster.create_database("kb")
         names = prepare(url, args.agents)
         pg_env = dict(env, KB_DATABASE_URL=url)
@@ -284,12 +278,26 @@ def main() -> int:
               f"{percentile(latencies, 95):.0f} ms, {len(latencies)} requests, {errors} errors "
               f"({args.agents} agents on 1 SQLite node × 1 worker); "
               f"{cpu_per_request(before, after, len(latencies) + errors)}")
+    return 0
+
+
+@contextmanager
+def throwaway_cluster(prefix: str):
+    """A work folder, a throw-away PostgreSQL cluster and a list for the nodes started on them: all stopped and
+    removed afterwards, also on SIGTERM (``timeout``, a CI runner), which unwinds like Ctrl-C: without it the nodes
+    and the cluster outlive the bench."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    CACHE_DIR.mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    cluster = PostgresCluster().start()
+    nodes: list[Node] = []
+    try:
+        yield work, cluster, nodes
     finally:
         for node in nodes:
             node.stop(signal.SIGKILL)
         cluster.remove()
         shutil.rmtree(work, ignore_errors=True)
-    return 0
 
 
 def _dir(work: Path, name: str) -> Path:

@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import CACHE_DIR, SHARED  # noqa: E402
-from indexer.build import build_index  # noqa: E402
+from indexer.build import BuildReport, build_index  # noqa: E402
 from indexer.embed_cache import EmbeddingCache, text_key  # noqa: E402
 from kb.config import Settings  # noqa: E402
 from kb.db import Database  # noqa: E402
@@ -98,14 +98,16 @@ def ensure_corpus(name: str, stream=sys.stderr) -> Settings:
         if json.loads((generation / MANIFEST).read_text())["format"] == FORMAT:
             return settings
         print(f"corpus {name}: index format changed, rebuilding", file=stream)
-        return _build(name, settings, Database(settings.database_url), stream)
+        build_scale_index(name, settings, Database(settings.database_url), stream)
+        return settings
     target = SIZES[name]
     settings.ensure_dirs()
     db = Database(settings.database_url)
     db.upgrade()
     import_directory(db, ROOT / "content", author="bench")
     import_articles(db, scale_articles(target), author="bench")
-    return _build(name, settings, db, stream)
+    build_scale_index(name, settings, db, stream)
+    return settings
 
 
 def scale_articles(target: int) -> list:
@@ -122,17 +124,19 @@ def scale_articles(target: int) -> list:
     return faq_articles(real, prefix="esun") + faq_articles(_variant_faq(esun, target, chunks), prefix="var")
 
 
-def _build(name: str, settings: Settings, db: Database, stream) -> Settings:
+def build_scale_index(name: str, settings: Settings, db: Database, stream) -> BuildReport:
+    """A full build of the scale corpus in ``db``: real texts embedded (cached in bench/.cache), branch variants from
+    their sources' vectors."""
     real_encoder = create_encoder(settings.embed_model)
     shared_cache = EmbeddingCache(CACHE_DIR / "embed-cache.sqlite")
     try:
         encoder = VariantEncoder(real_encoder, shared_cache)
-        print(f"corpus {name}: building the index (first run only)", file=stream)
+        print(f"corpus {name}: building the index", file=stream)
         report = build_index(settings, db, encoder, incremental=False, stream=stream)
     finally:
         shared_cache.close()
     print(f"corpus {name}: {report.summary()}", file=stream)
-    return settings
+    return report
 
 
 if __name__ == "__main__":

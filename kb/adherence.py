@@ -139,10 +139,15 @@ _BOUND = re.compile(r"(?:不超过|不高于|不低于|不少于|不多于|不�
 _NOT_NEGATIONS = re.compile(r"不过|不管|不论|不仅|不但|不久|不断|不少|无论|非常|未来|别人|别的|(.)[不没]\1")
 
 
+def _masked(text: str) -> str:
+    """``text`` with the words of _NOT_NEGATIONS blanked out (same length, so positions hold)."""
+    return _NOT_NEGATIONS.sub(lambda m: "_" * len(m.group()), text)
+
+
 def negated(text: str, start: int) -> bool:
     """True when the words right before ``start`` negate what follows. Wider than kb/triggers.py's (which guards
     customers' words): agents negate obligations with 不用/不需要/非 and a verb in between (「不用做测评」)."""
-    before = _NOT_NEGATIONS.sub(lambda m: "_" * len(m.group()), text[max(0, start - 6):start])
+    before = _masked(text[max(0, start - 6):start])
     return bool(_NEGATION.search(before)) and not _BOUND.search(before)
 
 
@@ -164,8 +169,7 @@ def _stated_at(trigger: Trigger | SpanPhrase, text: str, syllables) -> tuple[int
     if found is None:
         return None
     start, match = found
-    found = _NOT_NEGATIONS.sub(lambda m: "_" * len(m.group()), match.found)
-    inserted = len(_NEGATION_CHARS.findall(found)) > len(_NEGATION_CHARS.findall(trigger.phrase))
+    inserted = len(_NEGATION_CHARS.findall(_masked(match.found))) > len(_NEGATION_CHARS.findall(trigger.phrase))
     return start, start + len(match.found), inserted or negated(text, start)
 
 

@@ -39,14 +39,10 @@ class E5Encoder(Encoder):
         self._waiting: list[_Request] = []   # queries queued for the model, guarded by _waiting_lock
         self._waiting_lock = threading.Lock()
 
-    def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        parts = []
-        with self._lock:
-            for start in range(0, len(texts), self.batch_size):
-                batch = texts[start:start + self.batch_size]
-                parts.append(np.atleast_2d(self._model.encode(batch, is_query)))
+    def _run_model(self, texts: list[str], is_query: bool) -> np.ndarray:
+        """The model over ``texts`` in batches of ``batch_size``; the caller holds the model lock."""
+        parts = [np.atleast_2d(self._model.encode(texts[i:i + self.batch_size], is_query))
+                 for i in range(0, len(texts), self.batch_size)]
         return normalise_rows(np.vstack(parts))
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
@@ -70,9 +66,7 @@ class E5Encoder(Encoder):
         """Embed the queued requests' texts (holding the model lock) and hand each its own rows, or the error."""
         texts = [t for r in batch for t in r.texts]
         try:
-            parts = [np.atleast_2d(self._model.encode(texts[i:i + self.batch_size], True))
-                     for i in range(0, len(texts), self.batch_size)]
-            vectors = normalise_rows(np.vstack(parts))
+            vectors = self._run_model(texts, True)
         except Exception as error:  # every waiting caller gets the error, none waits forever
             for request in batch:
                 request.vectors = error
@@ -83,4 +77,7 @@ class E5Encoder(Encoder):
             offset += len(request.texts)
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, False)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return self._run_model(texts, False)
