@@ -28,7 +28,9 @@ from .triggers import match_triggers
 # (≤ 5 % unneeded disclosures, ≤ 2 % false escalations on benign speech):
 # - Disclosures: the lowest threshold on the grid whose unneeded disclosures on benign validation utterances are
 #   ≤ 3.5 % (at most 14 of 405). Rechecked on the rules5 split and content: 0.45, 11 of 405 (2.7 %), recall 0.98;
-#   0.40 has 15 (3.7 %), 0.35 19 (4.7 %). Kept 0.45. (rules4: 0.45, 11 of 343; before that the lowest with ≤ 5 %.)
+#   0.40 had 15 (3.7 %), 0.35 19 (4.7 %), so 0.45 was kept. (rules4: 0.45, 11 of 343; before that the lowest with
+#   ≤ 5 %.) Rechecked once the classifiers trained deterministically (indexer/rule_training.py, one rule at a time):
+#   0.40 has 14 of 405 (3.5 %), recall 0.986; 0.45 11, 0.979; 0.35 18. The standard picks 0.40.
 # - Escalations: chosen jointly with the escalation rules' neighbour floor (NEIGHBOUR_MIN_PROBABILITY below), the
 #   lever the threshold alone lacked. The standard was false escalations on benign validation utterances ≤ 1 % (at
 #   most 4 of 405); on the rules5 split and content no threshold met it with the floor at 0.15 (0.7: 12 of 405, recall
@@ -38,8 +40,9 @@ from .triggers import match_triggers
 #   and recall is the goal the test split misses, so the standard is now the best recall at ≤ 1.5 % (three quarters of
 #   the 2 % goal). Without the vote, 0.75 gives 5 of 405 at recall 0.85: the vote buys 0.08 of recall for one false
 #   escalation. (rules4 content and split: 0.7, 2 of 343, recall 0.99.) A false escalation costs more trust than a
-#   false disclosure, so escalations need more evidence.
-SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.75}
+#   false disclosure, so escalations need more evidence. Rechecked with deterministic training: floor 0.3 and
+#   threshold 0.75 are still the best recall at ≤ 1.5 % (0.933, 6 of 405).
+SEMANTIC_THRESHOLDS = {"disclosure": 0.40, "escalation": 0.75}
 # An answer this confident, and this far ahead of any other article, brings the rules its article requires (chosen
 # on the validation split too). The score was 0.9; on the 118-utterance validation split every disclosure a link
 # brought between 0.9 and 0.95 was also raised otherwise or not needed (a question about where to change the phone
