@@ -19,30 +19,21 @@ from .triggers import match_triggers
 # Raw cosine similarity separates paraphrases from unrelated questions poorly (e5 scores crowd into 0.85-0.95), so
 # each rule has a small linear classifier over the query embedding and its character n-grams, trained at index time
 # (indexer/rule_training.py).
-# The probability at which a rule fires, per kind, was chosen on the validation split of bench/rules_eval (`python
-# bench/rules.py --split validation --sweep`), never on the test split the figures come from. The validation split
-# holds 405 benign utterances (62 of them near-misses added in rules5), 18 positives a disclosure rule and 30 an
-# escalation rule (14 each added in rules5, written to be hard: no keyword, agent notes, long run-on sentences with the
-# cue in the middle, traditional characters, IME slips, fragments; the older 16 were easy, recall 0.99 on validation
-# against 0.86 on test). The test split has always come out worse than validation, so the criteria aim below the goals
-# (≤ 5 % unneeded disclosures, ≤ 2 % false escalations on benign speech):
-# - Disclosures: the lowest threshold on the grid whose unneeded disclosures on benign validation utterances are
-#   ≤ 3.5 % (at most 14 of 405). Rechecked on the rules5 split and content: 0.45, 11 of 405 (2.7 %), recall 0.98;
-#   0.40 had 15 (3.7 %), 0.35 19 (4.7 %), so 0.45 was kept. (rules4: 0.45, 11 of 343; before that the lowest with
-#   ≤ 5 %.) Rechecked once the classifiers trained deterministically (indexer/rule_training.py, one rule at a time):
-#   0.40 has 14 of 405 (3.5 %), recall 0.986; 0.45 11, 0.979; 0.35 18. The standard picks 0.40.
-# - Escalations: chosen jointly with the escalation rules' neighbour floor (NEIGHBOUR_MIN_PROBABILITY below), the
-#   lever the threshold alone lacked. The standard was false escalations on benign validation utterances ≤ 1 % (at
-#   most 4 of 405); on the rules5 split and content no threshold met it with the floor at 0.15 (0.7: 12 of 405, recall
-#   0.95; 0.75: 9, 0.94; 0.9: 7, 0.90), and the fallback shipped 0.9. Over the joint grid (floors 0.15-0.5 and none ×
-#   thresholds 0.3-0.9), floor 0.3 with threshold 0.75 gives recall 0.93 at 6 of 405 (1.5 %): better than that 0.9 on
-#   both counts, so it replaced it. The ≤ 1 % points cost recall (floor 0.3, threshold 0.9: 4 of 405, recall 0.89),
-#   and recall is the goal the test split misses, so the standard is now the best recall at ≤ 1.5 % (three quarters of
-#   the 2 % goal). Without the vote, 0.75 gives 5 of 405 at recall 0.85: the vote buys 0.08 of recall for one false
-#   escalation. (rules4 content and split: 0.7, 2 of 343, recall 0.99.) A false escalation costs more trust than a
-#   false disclosure, so escalations need more evidence. Rechecked with deterministic training: floor 0.3 and
-#   threshold 0.75 are still the best recall at ≤ 1.5 % (0.933, 6 of 405).
-SEMANTIC_THRESHOLDS = {"disclosure": 0.40, "escalation": 0.75}
+# The probability at which a rule fires, per kind, is chosen on the validation split of bench/rules_eval (`python
+# bench/rules.py --split validation --sweep`), never on the test split the figures come from. Validation holds 579
+# everyday utterances (a third of them near-misses of an escalation), 223 disclosure and 396 escalation positives,
+# among them blind7: lines written from the rules' definitions alone by someone who saw no content and no other split.
+# The standards aim below the goals (≤ 5 % unneeded disclosures, ≤ 2 % false escalations on everyday speech), because
+# speech the thresholds were not chosen on can come out worse:
+# - Disclosures: the lowest threshold whose unneeded disclosures on validation are ≤ 3.5 %: 0.45 (18 of 579, recall
+#   0.982; 0.40 gives 21).
+# - Escalations: the best recall with false escalations ≤ 1.5 % (8 of 579), over thresholds × neighbour floors
+#   (NEIGHBOUR_MIN_PROBABILITY): 0.9 without the neighbour vote, recall 0.813 at 7 of 579. blind7's near-misses (a
+#   short wait the customer is fine with, a complaint already settled, a question about how a scam works) rule out
+#   anything lower: the previous 0.75 with the vote at 0.3 raises 0.965 at 16 of 579 (2.8 %). A false escalation costs
+#   more trust than a false disclosure, so escalations need more evidence.
+# How these choices developed is in README.md and the git history.
+SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.9}
 # An answer this confident, and this far ahead of any other article, brings the rules its article requires (chosen
 # on the validation split too). The score was 0.9; on the 118-utterance validation split every disclosure a link
 # brought between 0.9 and 0.95 was also raised otherwise or not needed (a question about where to change the phone
@@ -74,8 +65,9 @@ ANSWER_LINK_MIN_PROBABILITY = 0.35
 # 0.2, recall 143 of 144 at each; 0.15 is the lowest that meets ≤ 1 % (3 of 343), kept (0.25 and above lose positives).
 NEIGHBOURS = 3
 NEIGHBOUR_VOTES = 2
-# Per kind since the rules5 split: escalations 0.3, chosen jointly with their threshold (see SEMANTIC_THRESHOLDS).
-NEIGHBOUR_MIN_PROBABILITY = {"disclosure": 0.15, "escalation": 0.3}
+# Per kind, chosen jointly with the thresholds (see SEMANTIC_THRESHOLDS): escalations have no vote since blind7 (an
+# infinite floor): at the false-escalation standard it added false alarms faster than recall.
+NEIGHBOUR_MIN_PROBABILITY = {"disclosure": 0.15, "escalation": float("inf")}
 # Texts shorter than this (characters, after normalisation) are too fragmentary for semantic matching.
 SEMANTIC_MIN_CHARS = 4
 
