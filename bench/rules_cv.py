@@ -26,8 +26,8 @@ from indexer.build import build_index  # noqa: E402
 from indexer.rule_training import (  # noqa: E402
     CLASSIFIER_C,
     NGRAM_SCALE,
+    stored_training_rows,
     train_rule_classifiers,
-    training_rows,
 )
 from kb.db import Database  # noqa: E402
 from kb.engine import KnowledgeBase  # noqa: E402
@@ -41,20 +41,12 @@ GRID = [x / 100 for x in range(20, 100, 2)]
 
 
 def content_rows(kb: KnowledgeBase):
-    """The rows a build trains on (indexer/rule_training.training_rows), from the built generation, and which of them
+    """The rows the built generation's classifiers learned from (indexer/rule_training.py), and which of them
     are negatives that may be held out (counter-examples and the articles' questions; titles, headings and aliases
     are always background)."""
     generation = kb.generation()
-    texts, owners = [], []
-    for index, rule in enumerate(generation.rules):
-        texts += rule["training_texts"]
-        owners += [index] * len(rule["training_texts"])
-    counter = [(index, normalize(t)) for index, rule in enumerate(generation.rules) for t in rule["counter_examples"]]
-    background = generation.rule_background
     questions = {normalize(q) for info in generation.manifest["articles"].values() for q in info.get("questions", [])}
-    vectors, texts, owners, weights = training_rows(
-        texts, owners, generation.rule_example_vectors, counter, kb.encoder.encode_queries([t for _, t in counter]),
-        [str(t) for t in background["texts"]], background["vectors"], background["weights"])
+    vectors, texts, owners, weights = stored_training_rows(generation)
     held_out_negative = (owners < -1) | np.asarray([t in questions for t in texts]) & (owners == -1)
     return texts, vectors, owners, weights, held_out_negative, generation.rules
 

@@ -99,6 +99,21 @@ def training_rows(examples: list[str], example_owners: list[int], example_vector
     return vectors, texts, owners, weights
 
 
+def stored_training_rows(generation):
+    """The rows a built generation's classifiers learned from (:func:`training_rows`), rebuilt from what it stores:
+    its rules, their example vectors, and the counter-example and background vectors kept beside the model. For
+    cross-validation (bench/rules_cv.py) and for checking that training is reproducible."""
+    examples, owners = [], []
+    for index, rule in enumerate(generation.rules):
+        examples += rule["training_texts"]
+        owners += [index] * len(rule["training_texts"])
+    counter = [(index, normalize(t)) for index, rule in enumerate(generation.rules) for t in rule["counter_examples"]]
+    background = generation.rule_background
+    return training_rows(examples, owners, generation.rule_example_vectors, counter,
+                         generation.rule_neighbour_vectors[:len(counter)], [str(t) for t in background["texts"]],
+                         background["vectors"], background["weights"])
+
+
 def train_rule_classifiers(vectors: np.ndarray, texts: list[str], owners: np.ndarray, weights: np.ndarray,
                            rule_count: int, c: float = CLASSIFIER_C,
                            ngram_scale: float = NGRAM_SCALE) -> dict[str, np.ndarray]:

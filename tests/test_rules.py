@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from indexer.rule_training import train_rule_classifiers, training_rows
+from indexer.rule_training import stored_training_rows, train_rule_classifiers
 from kb.normalize import normalize
 from kb.rules import linked_rules, neighbour_votes
 from kb.triggers import match_triggers
@@ -103,15 +103,7 @@ def test_rule_training_gives_the_same_classifiers_every_time(kb):
     """A build's classifiers are a function of what they learn from: retraining the stored generation's own rows
     gives exactly the stored model, twice over (fits that ran side by side in threads once drifted between builds)."""
     generation = kb.generation()
-    examples, owners = [], []
-    for index, rule in enumerate(generation.rules):
-        examples += rule["training_texts"]
-        owners += [index] * len(rule["training_texts"])
-    counter = [(index, normalize(t)) for index, rule in enumerate(generation.rules) for t in rule["counter_examples"]]
-    background = generation.rule_background
-    rows = training_rows(examples, owners, generation.rule_example_vectors, counter,
-                         generation.rule_neighbour_vectors[:len(counter)], [str(t) for t in background["texts"]],
-                         background["vectors"], background["weights"])
+    rows = stored_training_rows(generation)
     stored = {"weights": generation.rule_weights, "ngram_weights": generation.rule_ngram_weights,
               "bias": generation.rule_bias}
     for _ in range(2):
