@@ -41,7 +41,7 @@ from indexer.build import build_index  # noqa: E402
 from kb.db import Database  # noqa: E402
 from kb.engine import KnowledgeBase  # noqa: E402
 from kb.normalize import normalize  # noqa: E402
-from kb.rules import NEIGHBOUR_MIN_PROBABILITY, SEMANTIC_THRESHOLDS  # noqa: E402
+from kb.rules import NEIGHBOUR_MIN_PROBABILITY, SEMANTIC_THRESHOLDS, TRIGGER_MIN_PROBABILITY  # noqa: E402
 from kb.store import import_directory  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,40 +224,50 @@ def report(kb: KnowledgeBase, split: str, esun_questions: list[str], typing: boo
 
 
 def sweep(kb: KnowledgeBase) -> None:
-    """Validation figures for a grid of semantic thresholds and neighbour-vote floors (E.SUN is never used to choose).
+    """Validation figures for a grid of semantic thresholds, neighbour-vote floors and (escalations) trigger floors
+    (E.SUN is never used to choose).
 
     Three passes instead of one per grid point: what fires with neither the classifier threshold nor the neighbour
     vote (triggers, timers, answer links), what the vote adds at a floor of 0 (the rules with enough neighbours), and
-    every rule's probability with the threshold at 0. At threshold t and floor f the sidebar shows the first set, the
-    voted rules whose probability reaches f, and the rules whose probability reaches t (an answer link only adds a
-    rule that nothing else raised, so it is in the first set whatever t and f are)."""
+    every rule's probability with the threshold at 0 and no trigger counting. At threshold t, floor f and trigger
+    floor g the sidebar shows the first set without the escalation triggers whose probability is below g, the voted
+    rules whose probability reaches f, and the rules whose probability reaches t (an answer link only adds a rule that
+    nothing else raised, so it is in the first set whatever t and f are)."""
     positives, benign = load_cases()
     cases = [c for c in positives + benign if c.split == "validation"]
     escalation_ids = {r["id"] for r in kb.generation().rules if r["type"] == "escalation"}
     never = {"disclosure": float("inf"), "escalation": float("inf")}
     kb.rule_thresholds, kb.neighbour_floors = dict(never), dict(never)
-    without = [set(fire(kb, c.text)) for c in cases]
+    kb.trigger_floors = {"disclosure": 0.0, "escalation": 0.0}
+    fired_first = [fire(kb, c.text) for c in cases]
+    without = [set(f) for f in fired_first]
+    by_trigger = [{rid for rid, r in f.items() if r["how"] == "trigger" and rid in escalation_ids} for f in fired_first]
     kb.neighbour_floors = {"disclosure": 0.0, "escalation": 0.0}
     voted = [set(fire(kb, c.text)) - base for c, base in zip(cases, without)]
-    kb.rule_thresholds = {"disclosure": 0.0, "escalation": 0.0}
+    kb.rule_thresholds, kb.trigger_floors = {"disclosure": 0.0, "escalation": 0.0}, dict(never)
     scores = [{rid: r["score"] for rid, r in fire(kb, c.text).items() if r["how"] == "semantic"} for c in cases]
     kb.rule_thresholds, kb.neighbour_floors = dict(SEMANTIC_THRESHOLDS), dict(NEIGHBOUR_MIN_PROBABILITY)
+    kb.trigger_floors = dict(TRIGGER_MIN_PROBABILITY)
     benign_at = [i for i, c in enumerate(cases) if c.rule is None]
     for kind in ("disclosure", "escalation"):
         own = [(c, i) for i, c in enumerate(cases) if c.rule and (c.rule in escalation_ids) == (kind == "escalation")]
-        for floor in (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, float("inf")):
-            for threshold in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9):
-                def fired(i):
-                    return without[i] | {rid for rid in voted[i] if scores[i].get(rid, 0.0) >= floor} | \
-                        {rid for rid, p in scores[i].items() if p >= threshold}
-                recall = ratio(sum(c.rule in fired(i) for c, i in own), len(own))
-                if kind == "escalation":
-                    false = sum(bool(escalation_ids & fired(i)) for i in benign_at)
-                else:
-                    false = sum(bool(fired(i) - escalation_ids - cases[i].expected) for i in benign_at)
-                print(f"{kind} neighbour_floor={floor:.2f} threshold={threshold:.2f} recall={recall:.3f} "
-                      f"benign_false_{kind}={ratio(false, len(benign_at)):.3f} ({false} of {len(benign_at)})",
-                      flush=True)
+        for trigger_floor in ((0.0,) if kind == "disclosure" else (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)):
+            for floor in (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, float("inf")):
+                for threshold in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9):
+                    def fired(i):
+                        vetoed = {rid for rid in by_trigger[i] if scores[i].get(rid, 1.0) < trigger_floor}
+                        return (without[i] - vetoed) | \
+                            {rid for rid in voted[i] if scores[i].get(rid, 0.0) >= floor} | \
+                            {rid for rid, p in scores[i].items() if p >= threshold}
+                    recall = ratio(sum(c.rule in fired(i) for c, i in own), len(own))
+                    if kind == "escalation":
+                        false = sum(bool(escalation_ids & fired(i)) for i in benign_at)
+                    else:
+                        false = sum(bool(fired(i) - escalation_ids - cases[i].expected) for i in benign_at)
+                    print(f"{kind} trigger_floor={trigger_floor:.2f} neighbour_floor={floor:.2f} "
+                          f"threshold={threshold:.2f} recall={recall:.3f} "
+                          f"benign_false_{kind}={ratio(false, len(benign_at)):.3f} ({false} of {len(benign_at)})",
+                          flush=True)
 
 
 def esun_questions(data_dir: Path) -> list[str]:

@@ -46,7 +46,7 @@ def try_rules(kb: KnowledgeBase, text: str, draft: Article | None) -> list[dict]
         if fired is not None:
             results.append(fired)
     for item in match_rules(generation, normalized, vector, thresholds=kb.rule_thresholds,
-                            neighbour_floors=kb.neighbour_floors):
+                            neighbour_floors=kb.neighbour_floors, trigger_floors=kb.trigger_floors):
         if draft is not None and item.rule["id"] == draft.id:
             continue
         results.append({"id": item.rule["id"], "title": item.rule["title"], "type": item.rule["type"],
@@ -59,17 +59,17 @@ def _draft_fires(kb: KnowledgeBase, generation: IndexGeneration, draft: Article,
     found = {"id": draft.id, "title": draft.title, "type": draft.type, "draft": True}
     match = match_triggers(tuple(normalize(t) for t in draft.triggers), normalized,
                            respect_negation=draft.type == "escalation")
-    if match is not None:
-        return {**found, "how": "trigger", "reason": match.reason(), "score": 1.0}
-    if vector is None or len(normalized) < SEMANTIC_MIN_CHARS:
-        return None
+    by_trigger = {**found, "how": "trigger", "reason": match.reason(), "score": 1.0} if match is not None else None
     record = rule_record(0, draft)
     positives = positive_texts(record)
-    if not positives:
-        return None
+    no_veto = by_trigger is not None and kb.trigger_floors[draft.type] <= 0
+    if no_veto or vector is None or len(normalized) < SEMANTIC_MIN_CHARS or not positives:
+        return by_trigger
     model, positive_vectors = _train_draft(kb, generation, positives, record["counter_examples"], draft.id)
     probability = float(classifier_probabilities(model["weights"], model["ngram_weights"], model["bias"], vector,
                                                  normalized)[0])
+    if by_trigger and probability >= kb.trigger_floors[draft.type]:  # as match_rules decides for live rules
+        return by_trigger
     positive_sims = positive_vectors @ vector
     others = generation.rule_example_vectors[generation.rule_example_owner != _published_index(generation, draft.id)]
     votes = neighbour_votes(positive_sims, np.zeros(len(positives), dtype=np.int64),

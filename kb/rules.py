@@ -28,12 +28,13 @@ from .triggers import match_triggers
 # - Disclosures: the lowest threshold whose unneeded disclosures on validation are ≤ 3.5 %: 0.45 (18 of 579, recall
 #   0.982; 0.40 gives 21).
 # - Escalations: the best recall with false escalations ≤ 1.5 % (8 of 579), over thresholds × neighbour floors
-#   (NEIGHBOUR_MIN_PROBABILITY): 0.9 without the neighbour vote, recall 0.813 at 7 of 579. blind7's near-misses (a
-#   short wait the customer is fine with, a complaint already settled, a question about how a scam works) rule out
-#   anything lower: the previous 0.75 with the vote at 0.3 raises 0.965 at 16 of 579 (2.8 %). A false escalation costs
-#   more trust than a false disclosure, so escalations need more evidence.
+#   (NEIGHBOUR_MIN_PROBABILITY) × trigger floors (TRIGGER_MIN_PROBABILITY): 0.85 without the neighbour vote and with
+#   the trigger floor at 0.1, recall 0.861 at 8 of 579 (without the trigger floor the best is 0.9, recall 0.813 at 7).
+#   blind7's near-misses (a short wait the customer is fine with, a complaint already settled, a question about how a
+#   scam works) rule out anything lower: the previous 0.75 with the vote at 0.3 raises 0.965 at 16 of 579 (2.8 %). A
+#   false escalation costs more trust than a false disclosure, so escalations need more evidence.
 # How these choices developed is in README.md and the git history.
-SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.9}
+SEMANTIC_THRESHOLDS = {"disclosure": 0.45, "escalation": 0.85}
 # An answer this confident, and this far ahead of any other article, brings the rules its article requires (chosen
 # on the validation split too). The score was 0.9; on the 118-utterance validation split every disclosure a link
 # brought between 0.9 and 0.95 was also raised otherwise or not needed (a question about where to change the phone
@@ -68,6 +69,11 @@ NEIGHBOUR_VOTES = 2
 # Per kind, chosen jointly with the thresholds (see SEMANTIC_THRESHOLDS): escalations have no vote since blind7 (an
 # infinite floor): at the false-escalation standard it added false alarms faster than recall.
 NEIGHBOUR_MIN_PROBABILITY = {"disclosure": 0.15, "escalation": float("inf")}
+# An escalation's trigger phrase counts only when the rule's classifier gives the text at least this: a question about
+# how a scam works (「听说有人让转安全账户，你们会这样吗？我就问问」) says the phrase without the case. Chosen with the
+# thresholds on the validation split (the lowest floor of 0, 0.02, 0.05, 0.1, 0.2, 0.3 with the best recall at the
+# false-escalation standard). Disclosures keep every trigger: saying one needlessly costs little.
+TRIGGER_MIN_PROBABILITY = {"disclosure": 0.0, "escalation": 0.1}
 # Texts shorter than this (characters, after normalisation) are too fragmentary for semantic matching.
 SEMANTIC_MIN_CHARS = 4
 
@@ -126,17 +132,22 @@ def _format_seconds(seconds: float) -> str:
 def match_rules(generation: IndexGeneration, normalized_text: str, query_vector: np.ndarray | None,
                 clocks: dict[str, float] | None = None, thresholds: dict[str, float] | None = None,
                 probabilities: np.ndarray | None = None,
-                neighbour_floors: dict[str, float] | None = None) -> list[FiredRule]:
+                neighbour_floors: dict[str, float] | None = None,
+                trigger_floors: dict[str, float] | None = None) -> list[FiredRule]:
     """All rules that fire for this text and these clocks, strongest reason first (trigger, timer, semantic).
     ``probabilities``: the text's :func:`rule_probabilities` when the caller has them already (the answer links
     need them too), else computed here."""
     thresholds = thresholds or SEMANTIC_THRESHOLDS
     neighbour_floors = neighbour_floors or NEIGHBOUR_MIN_PROBABILITY
+    trigger_floors = trigger_floors or TRIGGER_MIN_PROBABILITY
+    semantic = query_vector is not None and generation.rules and len(normalized_text) >= SEMANTIC_MIN_CHARS
+    if semantic and probabilities is None:
+        probabilities = rule_probabilities(generation, query_vector, normalized_text)
     fired: dict[str, FiredRule] = {}
-    for rule in generation.rules:
+    for index, rule in enumerate(generation.rules):
         match = match_triggers(tuple(rule["triggers_normalized"]), normalized_text,
                                respect_negation=rule["type"] == "escalation")
-        if match is not None:
+        if match is not None and (not semantic or probabilities[index] >= trigger_floors[rule["type"]]):
             fired[rule["id"]] = FiredRule(rule, match.reason(), "trigger")
     for rule in generation.rules:
         timer = rule.get("timer")
@@ -147,9 +158,7 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
             what = "客户已等待" if timer["clock"] == "wait" else "通话已持续"
             fired[rule["id"]] = FiredRule(
                 rule, f"{what} {_format_seconds(elapsed)}（阈值 {_format_seconds(timer['after_seconds'])}）", "timer")
-    if query_vector is not None and generation.rules and len(normalized_text) >= SEMANTIC_MIN_CHARS:
-        if probabilities is None:
-            probabilities = rule_probabilities(generation, query_vector, normalized_text)
+    if semantic:
         sims = generation.rule_example_vectors @ query_vector
         votes = neighbour_votes(sims, generation.rule_example_owner, generation.rule_neighbour_vectors @ query_vector,
                                 len(generation.rules))

@@ -110,3 +110,12 @@ def test_rule_training_gives_the_same_classifiers_every_time(kb):
         retrained = train_rule_classifiers(*rows, len(generation.rules))
         for name, array in stored.items():
             np.testing.assert_array_equal(retrained[name], array, err_msg=name)
+
+
+def test_an_escalation_trigger_counts_only_when_its_classifier_does_not_rule_the_text_out(kb):
+    """Asking what a scam's 安全账户 means says the fraud rule's trigger phrase without the case; being told to move
+    the money there is the case (kb/rules.py, TRIGGER_MIN_PROBABILITY)."""
+    question = fired(kb.suggest("想了解一下，骗子说的安全账户是什么意思，我没接到过这种电话"))
+    assert "escalation-fraud-in-progress" not in question
+    case = kb.suggest("对方说我涉案，让我把存款转到安全账户，我刚转了两万")["escalations"]
+    assert [(e["id"], e["how"]) for e in case] == [("escalation-fraud-in-progress", "trigger")]
