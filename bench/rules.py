@@ -41,7 +41,7 @@ from indexer.build import build_index  # noqa: E402
 from kb.db import Database  # noqa: E402
 from kb.engine import KnowledgeBase  # noqa: E402
 from kb.normalize import normalize  # noqa: E402
-from kb.rules import NEIGHBOUR_MIN_PROBABILITY, SEMANTIC_THRESHOLDS, TRIGGER_MIN_PROBABILITY  # noqa: E402
+from kb.rules import RuleSettings  # noqa: E402
 from kb.store import import_directory  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,18 +236,16 @@ def sweep(kb: KnowledgeBase) -> None:
     positives, benign = load_cases()
     cases = [c for c in positives + benign if c.split == "validation"]
     escalation_ids = {r["id"] for r in kb.generation().rules if r["type"] == "escalation"}
-    never = {"disclosure": float("inf"), "escalation": float("inf")}
-    kb.rule_thresholds, kb.neighbour_floors = dict(never), dict(never)
-    kb.trigger_floors = {"disclosure": 0.0, "escalation": 0.0}
+    never, zero = {"disclosure": float("inf"), "escalation": float("inf")}, {"disclosure": 0.0, "escalation": 0.0}
+    kb.rule_settings = RuleSettings(thresholds=never, neighbour_floors=never, trigger_floors=zero)
     fired_first = [fire(kb, c.text) for c in cases]
     without = [set(f) for f in fired_first]
     by_trigger = [{rid for rid, r in f.items() if r["how"] == "trigger" and rid in escalation_ids} for f in fired_first]
-    kb.neighbour_floors = {"disclosure": 0.0, "escalation": 0.0}
+    kb.rule_settings = RuleSettings(thresholds=never, neighbour_floors=zero, trigger_floors=zero)
     voted = [set(fire(kb, c.text)) - base for c, base in zip(cases, without)]
-    kb.rule_thresholds, kb.trigger_floors = {"disclosure": 0.0, "escalation": 0.0}, dict(never)
+    kb.rule_settings = RuleSettings(thresholds=zero, neighbour_floors=zero, trigger_floors=never)
     scores = [{rid: r["score"] for rid, r in fire(kb, c.text).items() if r["how"] == "semantic"} for c in cases]
-    kb.rule_thresholds, kb.neighbour_floors = dict(SEMANTIC_THRESHOLDS), dict(NEIGHBOUR_MIN_PROBABILITY)
-    kb.trigger_floors = dict(TRIGGER_MIN_PROBABILITY)
+    kb.rule_settings = RuleSettings()
     benign_at = [i for i, c in enumerate(cases) if c.rule is None]
     for kind in ("disclosure", "escalation"):
         own = [(c, i) for i, c in enumerate(cases) if c.rule and (c.rule in escalation_ids) == (kind == "escalation")]

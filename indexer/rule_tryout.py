@@ -20,7 +20,6 @@ from kb.engine import KnowledgeBase
 from kb.index import IndexGeneration
 from kb.normalize import normalize
 from kb.rules import (
-    NEIGHBOUR_VOTES,
     SEMANTIC_MIN_CHARS,
     classifier_probabilities,
     match_rules,
@@ -45,8 +44,7 @@ def try_rules(kb: KnowledgeBase, text: str, draft: Article | None) -> list[dict]
         fired = _draft_fires(kb, generation, draft, normalized, vector)
         if fired is not None:
             results.append(fired)
-    for item in match_rules(generation, normalized, vector, thresholds=kb.rule_thresholds,
-                            neighbour_floors=kb.neighbour_floors, trigger_floors=kb.trigger_floors):
+    for item in match_rules(generation, normalized, vector, settings=kb.rule_settings):
         if draft is not None and item.rule["id"] == draft.id:
             continue
         results.append({"id": item.rule["id"], "title": item.rule["title"], "type": item.rule["type"],
@@ -62,20 +60,19 @@ def _draft_fires(kb: KnowledgeBase, generation: IndexGeneration, draft: Article,
     by_trigger = {**found, "how": "trigger", "reason": match.reason(), "score": 1.0} if match is not None else None
     record = rule_record(0, draft)
     positives = positive_texts(record)
-    no_veto = by_trigger is not None and kb.trigger_floors[draft.type] <= 0
+    no_veto = by_trigger is not None and kb.rule_settings.trigger_counts(draft.type, 0.0)
     if no_veto or vector is None or len(normalized) < SEMANTIC_MIN_CHARS or not positives:
         return by_trigger
     model, positive_vectors = _train_draft(kb, generation, positives, record["counter_examples"], draft.id)
     probability = float(classifier_probabilities(model["weights"], model["ngram_weights"], model["bias"], vector,
                                                  normalized)[0])
-    if by_trigger and probability >= kb.trigger_floors[draft.type]:  # as match_rules decides for live rules
+    if by_trigger and kb.rule_settings.trigger_counts(draft.type, probability):  # as match_rules decides
         return by_trigger
     positive_sims = positive_vectors @ vector
     others = generation.rule_example_vectors[generation.rule_example_owner != _published_index(generation, draft.id)]
     votes = neighbour_votes(positive_sims, np.zeros(len(positives), dtype=np.int64),
                             np.concatenate([others @ vector, generation.rule_neighbour_vectors @ vector]), 1)[0]
-    by_neighbours = votes >= NEIGHBOUR_VOTES and probability >= kb.neighbour_floors[draft.type]
-    if probability < kb.rule_thresholds[draft.type] and not by_neighbours:
+    if not kb.rule_settings.semantic_fires(draft.type, probability, votes):
         return None
     closest = positives[int(np.argmax(positive_sims))]
     return {**found, "how": "semantic", "reason": f"与示例「{closest}」意思相近（{probability:.2f}）",

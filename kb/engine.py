@@ -12,14 +12,7 @@ from .config import Settings
 from .encoders import Encoder, QueryCache, create_encoder
 from .index import IndexGeneration, IndexHolder, IndexMissing
 from .normalize import normalize, query_terms
-from .rules import (
-    NEIGHBOUR_MIN_PROBABILITY,
-    SEMANTIC_THRESHOLDS,
-    TRIGGER_MIN_PROBABILITY,
-    linked_rules,
-    match_rules,
-    rule_probabilities,
-)
+from .rules import RuleSettings, linked_rules, match_rules, rule_probabilities
 from .search import FusionParams, Hit, Timings, rank
 from .snippets import highlight
 
@@ -45,9 +38,7 @@ class KnowledgeBase:
         self._query_cache: QueryCache | None = None
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed")
         self.ready = False  # set by warm(): model and index loaded
-        self.rule_thresholds = dict(SEMANTIC_THRESHOLDS)
-        self.neighbour_floors = dict(NEIGHBOUR_MIN_PROBABILITY)
-        self.trigger_floors = dict(TRIGGER_MIN_PROBABILITY)
+        self.rule_settings = RuleSettings()
 
     @property
     def encoder(self) -> Encoder:
@@ -171,8 +162,7 @@ class KnowledgeBase:
         # one classifier pass serves both the semantic rules and the answer links' gate
         probabilities = rule_probabilities(generation, query_vector, normalized) \
             if query_vector is not None and generation.rules else None
-        fired = match_rules(generation, normalized, query_vector, clocks, self.rule_thresholds, probabilities,
-                            self.neighbour_floors, self.trigger_floors)
+        fired = match_rules(generation, normalized, query_vector, clocks, probabilities, self.rule_settings)
         fired += linked_rules(generation, answers, {f.rule["id"] for f in fired}, probabilities)
         timings.add("rules", started)
         return {"answers": answers,

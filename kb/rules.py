@@ -8,7 +8,7 @@ customer's wait or the call has passed the rule's timer. Every fired rule says w
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -79,6 +79,24 @@ SEMANTIC_MIN_CHARS = 4
 
 
 @dataclass
+class RuleSettings:
+    """The per-kind levels at which rules fire (the constants above); benchmarks sweep them, the sidebar, the rule
+    try-out and the benches all decide with the same two methods."""
+    thresholds: dict[str, float] = field(default_factory=lambda: dict(SEMANTIC_THRESHOLDS))
+    neighbour_floors: dict[str, float] = field(default_factory=lambda: dict(NEIGHBOUR_MIN_PROBABILITY))
+    trigger_floors: dict[str, float] = field(default_factory=lambda: dict(TRIGGER_MIN_PROBABILITY))
+
+    def trigger_counts(self, kind: str, probability: float | None) -> bool:
+        """Whether a matched trigger phrase fires, given the rule's classifier probability (None: no reading)."""
+        return probability is None or probability >= self.trigger_floors[kind]
+
+    def semantic_fires(self, kind: str, probability: float, votes: int) -> bool:
+        """By the classifier's threshold, or by the neighbour vote with the classifier at least at its floor."""
+        return probability >= self.thresholds[kind] or \
+            (votes >= NEIGHBOUR_VOTES and probability >= self.neighbour_floors[kind])
+
+
+@dataclass
 class FiredRule:
     rule: dict
     reason: str
@@ -130,16 +148,12 @@ def _format_seconds(seconds: float) -> str:
 
 
 def match_rules(generation: IndexGeneration, normalized_text: str, query_vector: np.ndarray | None,
-                clocks: dict[str, float] | None = None, thresholds: dict[str, float] | None = None,
-                probabilities: np.ndarray | None = None,
-                neighbour_floors: dict[str, float] | None = None,
-                trigger_floors: dict[str, float] | None = None) -> list[FiredRule]:
+                clocks: dict[str, float] | None = None, probabilities: np.ndarray | None = None,
+                settings: RuleSettings | None = None) -> list[FiredRule]:
     """All rules that fire for this text and these clocks, strongest reason first (trigger, timer, semantic).
     ``probabilities``: the text's :func:`rule_probabilities` when the caller has them already (the answer links
     need them too), else computed here."""
-    thresholds = thresholds or SEMANTIC_THRESHOLDS
-    neighbour_floors = neighbour_floors or NEIGHBOUR_MIN_PROBABILITY
-    trigger_floors = trigger_floors or TRIGGER_MIN_PROBABILITY
+    settings = settings or RuleSettings()
     semantic = query_vector is not None and generation.rules and len(normalized_text) >= SEMANTIC_MIN_CHARS
     if semantic and probabilities is None:
         probabilities = rule_probabilities(generation, query_vector, normalized_text)
@@ -147,7 +161,7 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
     for index, rule in enumerate(generation.rules):
         match = match_triggers(tuple(rule["triggers_normalized"]), normalized_text,
                                respect_negation=rule["type"] == "escalation")
-        if match is not None and (not semantic or probabilities[index] >= trigger_floors[rule["type"]]):
+        if match is not None and settings.trigger_counts(rule["type"], probabilities[index] if semantic else None):
             fired[rule["id"]] = FiredRule(rule, match.reason(), "trigger")
     for rule in generation.rules:
         timer = rule.get("timer")
@@ -164,13 +178,12 @@ def match_rules(generation: IndexGeneration, normalized_text: str, query_vector:
                                 len(generation.rules))
         for index, rule in enumerate(generation.rules):
             probability = float(probabilities[index])
-            by_neighbours = votes[index] >= NEIGHBOUR_VOTES and probability >= neighbour_floors[rule["type"]]
-            if rule["id"] in fired or (probability < thresholds[rule["type"]] and not by_neighbours):
+            if rule["id"] in fired or not settings.semantic_fires(rule["type"], probability, votes[index]):
                 continue
             mask = generation.rule_example_owner == index
             best = int(np.where(mask, sims, -np.inf).argmax())
             example = rule["training_texts"][int(mask[:best].sum())]
-            how_close = f"{probability:.2f}" if probability >= thresholds[rule["type"]] else \
+            how_close = f"{probability:.2f}" if probability >= settings.thresholds[rule["type"]] else \
                 f"最近的 {NEIGHBOURS} 条训练语句中 {votes[index]} 条是它的示例，{probability:.2f}"
             fired[rule["id"]] = FiredRule(rule, f"与示例「{example}」意思相近（{how_close}）", "semantic",
                                           probability)
