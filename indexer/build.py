@@ -1,8 +1,9 @@
 """Build or update an index generation from the published articles in the database.
 
-A generation holds: ``chunks/NN.json`` (answer chunks with their display data, in shards by article), ``keyword/`` (Whoosh), ``dense.faiss``
-(chunk vectors, ids = chunk ids), ``rules.json`` + ``rule_examples.npy`` (disclosure/escalation rules and the
-embeddings of their example utterances) and, written last, ``manifest.json``. Only a generation with a manifest can be
+A generation holds: ``chunks/NN.json`` (answer chunks with their display data, in shards by article), ``keyword/``
+(Whoosh), ``dense.faiss`` (chunk vectors, ids = chunk ids), ``articles.npz`` (whole-article and label vectors for the
+ranker), ``rules.json`` + ``rule_examples.npy`` (disclosure/escalation rules and the embeddings of their example
+utterances) and, written last, ``manifest.json``. Only a generation with a manifest can be
 activated, so a build killed at any point leaves the previous generation serving.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ from kb.keyword import make_schema, weighted_text
 from kb.render import plain_text, quote_blocks, render_markdown
 from kb.store import PublishedHead, load_versions, published_heads
 
+from .article_vectors import write_article_vectors
 from .embed_cache import EmbeddingCache, SharedEmbeddingCache, open_cache, text_key
 from .generations import activate, new_generation_dir, prune
 from .progress import Progress
@@ -235,6 +237,11 @@ def _write_generation(generation: Path, published: list[tuple[PublishedHead, Art
     write_keyword_index(generation, base, plan, embedder.stream)
     write_dense_index(generation, base, plan, embedder)
     write_chunk_shards(generation, base, plan.chunks, plan.changed_shards)
+    new_sections: dict[str, list[dict]] = {}
+    for _, record in plan.new_records:
+        new_sections.setdefault(record["article_id"], []).append(record)
+    changed = [(a, new_sections[a.id]) for _, a in answer_articles if a is not None and a.id in new_sections]
+    write_article_vectors(generation, base, changed, set(plan.articles_info) - new_sections.keys(), embedder)
     # Rules are few: always rebuilt whole (their example embeddings come from the cache).
     rules = [rule_record(h.number, a) for h, a in published if h.type in RULE_TYPES]
     model_key, rule_model = write_rules(generation, rules, plan.articles_info, base, base_manifest, embedder,

@@ -12,7 +12,7 @@ POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 # The layout of a generation. The indexer writes it into the manifest and rebuilds fully when the live generation has
 # another; a reader refuses other formats with a clear message instead of failing on a missing file.
-FORMAT = 7
+FORMAT = 8
 
 
 def current_generation(index_dir: Path) -> Path | None:

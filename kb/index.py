@@ -55,6 +55,11 @@ class IndexGeneration:
         self.dense = faiss.read_index(str(self.path / "dense.faiss"))
         if isinstance(self.dense, faiss.IndexIVF):
             self.dense.nprobe = IVF_NPROBE
+        with np.load(self.path / "articles.npz") as articles:
+            self.article_row = {article_id: i for i, article_id in enumerate(articles["ids"].tolist())}
+            self.article_vectors = articles["documents"]
+            self.label_vectors = articles["labels"]
+            self.label_offsets = articles["label_offsets"]
         rules = json.loads((self.path / "rules.json").read_text(encoding="utf-8"))
         self.rules: list[dict] = rules["rules"]
         self.rule_example_owner = np.asarray(rules["example_owner"], dtype=np.int64)

@@ -1,8 +1,9 @@
-"""Hybrid retrieval: Whoosh BM25F and FAISS dense rankings fused into one chunk ranking.
+"""Hybrid retrieval: Whoosh BM25F and FAISS dense rankings fused into one chunk ranking, ordered by article.
 
 Fusion is a weighted sum of per-query normalised scores (keyword scores divided by the best keyword score, dense
-cosines rescaled over the candidate pool); the weights were chosen on the E.SUN benchmark (bench/esun.py), not on
-single examples.
+cosines rescaled over the candidate pool); a hit's score stays that fused score (what the rules' answer links read
+as confidence). In hybrid mode the first tier is then ordered by the article ranker (kb/rerank.py): articles by
+their ranker score, each article's chunks by fused score. The keyword and dense modes are the plain components.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .index import IndexGeneration
+from .rerank import article_scores
 
 MODES = ("hybrid", "keyword", "dense")
 
@@ -98,11 +100,15 @@ def rank(generation: IndexGeneration, terms: tuple[str, ...], query_vector: Call
     if mode == "dense":
         return [Hit(cid, s, dense_score=s) for cid, s in dense_hits][:limit]
     hits = fuse(keyword_hits[:params.candidates], dense_hits[:params.candidates], params)
+    started = timings.add("fusion", started)
+    if vector is not None:
+        ranked = article_scores(generation, keyword_hits[:params.candidates], dense_hits[:params.candidates], vector)
+        hits.sort(key=lambda h: (-ranked[h.record(generation)["article_id"]], -h.score, h.cid))
     if pool > params.candidates:
         # deeper results (a bench's 50) come after the sidebar's ranking, never into it: a longer list would add
         # keyword scores to dense-only hits of the first tier and reorder it
         first = {hit.cid for hit in hits}
         hits += [hit for hit in fuse(keyword_hits, dense_hits, params) if hit.cid not in first]
     hits = hits[:limit]
-    timings.add("fusion", started)
+    timings.add("rerank", started)
     return hits

@@ -5,8 +5,10 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from indexer.article_vectors import ARTICLE_VECTORS
 from indexer.build import build_index
 from kb.articles import parse_article
 from kb.db import Database
@@ -92,3 +94,24 @@ def test_index_from_another_format_is_refused_clearly_and_a_build_replaces_it(kb
     assert report.kind == "full"
     answers = KnowledgeBase(kb_copy).suggest("卡丢了怎么办")["answers"]
     assert answers[0]["article_id"] == "lost-card-freeze"
+
+
+def test_update_embeds_only_the_new_articles_vectors_and_keeps_the_others_rows(kb_copy):
+    """The ranker's article vectors follow the chunks: an update copies unchanged articles' rows from the base
+    generation bit for bit and adds the new article with one label per distinct name."""
+    with np.load(current_generation(kb_copy.index_dir) / ARTICLE_VECTORS) as before:
+        old = {a: (before["documents"][i], before["labels"][before["label_offsets"][i]:before["label_offsets"][i + 1]])
+               for i, a in enumerate(before["ids"].tolist())}
+    report = build_index(kb_copy, _publish_new_article(kb_copy), incremental=True)
+    assert report.kind == "update"
+    with np.load(report.generation / ARTICLE_VECTORS) as after:
+        ids, offsets = after["ids"].tolist(), after["label_offsets"]
+        assert set(ids) == set(old) | {"test-generation-article"}
+        for i, article_id in enumerate(ids):
+            labels = after["labels"][offsets[i]:offsets[i + 1]]
+            if article_id in old:
+                assert np.array_equal(after["documents"][i], old[article_id][0])
+                assert np.array_equal(labels, old[article_id][1])
+            else:
+                assert len(labels) == 10  # title, one alias, eight headings
+                assert np.isclose(np.linalg.norm(after["documents"][i]), 1.0, atol=1e-3)

@@ -1,4 +1,5 @@
-"""Hybrid search over the real content: normalisation, schema, snippets, modes."""
+"""Hybrid search over the real content: normalisation, schema, snippets, modes, the article ranker."""
+import json
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,25 @@ def test_asking_for_more_answers_keeps_the_first_ones(kb):
         few = [(a["chunk_id"], a["score"]) for a in kb.search(query, k=5)]
         many = [(a["chunk_id"], a["score"]) for a in kb.search(query, k=50)][:5]
         assert few == many, query
+
+
+def test_hybrid_answers_come_in_the_article_rankers_order(kb):
+    """The first tier is ordered by the article ranker's score (kb/rerank.py), not by any single chunk's."""
+    from kb.rerank import article_scores
+    from kb.search import Timings
+    generation = kb.generation()
+    for query in ("信用卡账单日和还款日有什么区别", "客户说理财亏了要投诉", "手机银行登录不了怎么办"):
+        normalized, terms = kb._prepare(query, Timings())
+        vector = kb.query_cache.get(normalized)
+        depth = kb.params.candidates
+        scores = article_scores(generation, generation.keyword(terms, depth), generation.vector(vector, depth), vector)
+        ranked = [a["article_id"] for a in kb.search(query, k=5, per_article=1)]
+        assert ranked == sorted(scores, key=lambda a: -scores[a])[:5], query
+
+
+def test_ranker_weights_for_other_features_are_refused_clearly(tmp_path):
+    from kb.rerank import FEATURES, ranker_weights
+    stale = tmp_path / "ranker.json"
+    stale.write_text(json.dumps({"features": list(FEATURES[:-1]), "weights": [1.0] * (len(FEATURES) - 1)}))
+    with pytest.raises(RuntimeError, match="retrain with `python bench/train_ranker.py`"):
+        ranker_weights(stale)

@@ -1,0 +1,61 @@
+"""Article-level vectors for the ranker (kb/rerank.py): one embedding of the whole article, and one per label.
+
+A chunk's vector knows its own section; whether a query is about the article at all is better seen from the whole
+text (e5 reads its first 512 tokens) and from the short ways the article is named: its title, aliases, the
+questions agents ask about it and its section headings (labels). Both are embedded from normalised text, as queries
+are, and kept in ``articles.npz``: an update copies the rows of unchanged articles from the base generation and
+embeds only the new and changed ones (through the shared embedding cache, so a joining node embeds nothing).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kb.articles import Article
+from kb.normalize import normalize
+
+ARTICLE_VECTORS = "articles.npz"
+
+
+def article_text(article: Article, records: list[dict]) -> str:
+    """The whole article as the dense model reads it: title, then each section's heading and text."""
+    parts = [article.title]
+    for record in records:
+        if record["heading"] and record["heading"] != article.title:
+            parts.append(record["heading"])
+        parts.append(record["plain"])
+    return normalize("\n".join(p for p in parts if p))
+
+
+def article_labels(article: Article, records: list[dict]) -> list[str]:
+    """The short names of an article, each once: title, aliases, agents' questions, section headings."""
+    names = [article.title, *article.aliases, *article.questions, *(r["heading"] for r in records)]
+    return list(dict.fromkeys(n for n in (normalize(x) for x in names) if n)) or [normalize(article.id)]
+
+
+def write_article_vectors(generation: Path, base: Path | None, changed: list[tuple[Article, list[dict]]],
+                          kept: set[str], embedder) -> None:
+    """``articles.npz`` for every live answer article: ``kept`` ones copied from ``base``, ``changed`` embedded."""
+    rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if base is not None and kept:
+        with np.load(base / ARTICLE_VECTORS) as old:
+            offsets = old["label_offsets"]
+            for i, article_id in enumerate(old["ids"].tolist()):
+                if article_id in kept:
+                    rows[article_id] = (old["documents"][i], old["labels"][offsets[i]:offsets[i + 1]])
+    if changed:
+        documents = embedder.embed([article_text(a, r) for a, r in changed], "passage", "whole articles")
+        labels = [article_labels(a, r) for a, r in changed]
+        label_vectors = embedder.embed([x for names in labels for x in names], "passage", "article labels")
+        start = 0
+        for (article, _), document, names in zip(changed, documents, labels):
+            rows[article.id] = (document, label_vectors[start:start + len(names)])
+            start += len(names)
+    ids = sorted(rows)
+    dim = embedder.encoder.dim
+    counts = [len(rows[i][1]) for i in ids]
+    np.savez(generation / ARTICLE_VECTORS, ids=np.asarray(ids, dtype=str),
+             documents=np.vstack([rows[i][0] for i in ids]).astype(np.float32) if ids else np.zeros((0, dim), np.float32),
+             labels=np.vstack([rows[i][1] for i in ids]).astype(np.float32) if ids else np.zeros((0, dim), np.float32),
+             label_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
