@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint setup bench bench-cluster bench-join bench-live esun rules adherence soak clean
+.PHONY: run test lint setup bench bench-cluster bench-join bench-live esun ranker rules adherence soak clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench-live: $(DEV_STAMP)
 
 esun: $(DEV_STAMP)
 	$(PY) bench/esun.py
+
+# Relearn the article ranker's weights (kb/data/ranker.json) on the tuning halves; commit the file it writes.
+ranker: $(DEV_STAMP)
+	$(PY) bench/train_ranker.py --write
 
 # Compliance prompts on held-out wordings (test split) and the E.SUN questions; RULES_SPLIT=validation for tuning.
 RULES_SPLIT ?= test

@@ -11,8 +11,9 @@ Protocol (bench/heldout.py):
    tuning and a test half; hit@3 of the test half.
 3. The 50 E.SUN FAQ questions over the full corpus (617 documents), as before; nothing is chosen on them any more.
 
-The fusion's one weight (dense 0.5, keyword 0.5) may only be chosen on the tuning halves (``--sweep``). Query
-embeddings are kept in the persistent embedding cache (bench/.cache), so a repeated run embeds nothing.
+Whatever the engine learns or sweeps comes from the tuning halves only: the article ranker's weights
+(bench/train_ranker.py) and the fusion's weight (``--sweep``). Query embeddings are kept in the persistent
+embedding cache (bench/.cache), so a repeated run embeds nothing.
 
 Run: .venv/bin/python bench/esun.py [--sweep] [--quick]   (E.SUN data is read from shared/, never copied)
   --sweep  also prints hybrid on the tuning halves for other dense weights
@@ -109,7 +110,7 @@ def quick(kb: KnowledgeBase, reduced: dict, tune: list[tuple[str, str, str]], co
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED / "bench" / "esun-faq")
-    parser.add_argument("--sweep", action="store_true", help="hybrid on the tuning halves for other ranker weights, nothing reported")
+    parser.add_argument("--sweep", action="store_true", help="hybrid on the tuning halves for other fusion weights and depths, nothing reported")
     parser.add_argument("--quick", action="store_true", help="tuning halves only, nothing reported")
     args = parser.parse_args()
     corpus, cases50 = load(args.data)

@@ -25,7 +25,7 @@ from kb.normalize import normalize, tokenize  # noqa: E402
 from kb.search import Timings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("normalise", "embed", "keyword", "vector", "fusion", "snippets", "rules")
+STAGES = ("normalise", "embed", "keyword", "vector", "fusion", "rerank", "snippets", "rules")
 
 
 def utterances() -> list[str]:

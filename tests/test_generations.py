@@ -114,4 +114,4 @@ def test_update_embeds_only_the_new_articles_vectors_and_keeps_the_others_rows(k
                 assert np.array_equal(labels, old[article_id][1])
             else:
                 assert len(labels) == 10  # title, one alias, eight headings
-                assert np.isclose(np.linalg.norm(after["documents"][i]), 1.0, atol=1e-3)
+                assert np.isclose(np.linalg.norm(after["documents"][i].astype(np.float32)), 1.0, atol=1e-3)
