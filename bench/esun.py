@@ -75,6 +75,16 @@ def faq_kb(name: str, corpus: dict, encoder=None):
     return settings, KnowledgeBase(settings, encoder=encoder)
 
 
+def heldout_kbs(reduced: dict, temps: list, name: str = "esun-loo") -> tuple[KnowledgeBase, KnowledgeBase]:
+    """The leave-one-out KB and a KB of content/ sharing its encoder; their settings go into ``temps`` (remove them
+    afterwards)."""
+    settings, kb = faq_kb(name, reduced)
+    temps.append(settings)
+    content_settings, content = content_eval.content_kb(encoder=kb.encoder)
+    temps.append(content_settings)
+    return kb, content
+
+
 def document_texts(corpus: dict) -> dict[str, str]:
     """One document = all its questions and answers joined (what the plain baselines index)."""
     return {f"faq-{pid}": "\n".join(f"{p['question']}\n" + "\n".join(map(str, p.get("answers") or []))
@@ -119,10 +129,7 @@ def main() -> int:
     test = [c for c in loo if c[2] == "test"]
     temps = []
     try:
-        settings, kb = faq_kb("esun-loo", reduced)
-        temps.append(settings)
-        content_settings, content = content_eval.content_kb(encoder=kb.encoder)
-        temps.append(content_settings)
+        kb, content = heldout_kbs(reduced, temps)
         content_cases = content_eval.cases()
         content_tune = [c for c in content_cases if c[2] == "tune"]
         content_test = [c for c in content_cases if c[2] == "test"]

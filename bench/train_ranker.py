@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import content_eval  # noqa: E402
 from bench.common import SHARED, remove  # noqa: E402
-from bench.esun import faq_kb, load, warm_queries  # noqa: E402
+from bench.esun import heldout_kbs, load, warm_queries  # noqa: E402
 from bench.heldout import leave_one_out  # noqa: E402
 from kb.engine import KnowledgeBase  # noqa: E402
 from kb.rerank import FEATURES, RANKER_FILE, article_features  # noqa: E402
@@ -87,10 +87,7 @@ def main() -> int:
     content_tune = [(q, e) for q, e, h in content_eval.cases() if h == "tune"]
     temps = []
     try:
-        settings, kb = faq_kb("esun-ranker", reduced)
-        temps.append(settings)
-        content_settings, content = content_eval.content_kb(encoder=kb.encoder)
-        temps.append(content_settings)
+        kb, content = heldout_kbs(reduced, temps, "esun-ranker")
         warm_queries(kb, [q for q, _ in esun_tune])
         warm_queries(content, [q for q, _ in content_tune])
         queries = [query_features(kb, q, e) for q, e in esun_tune] + \
