@@ -29,7 +29,7 @@ def ranker_weights(path: Path = RANKER_FILE) -> np.ndarray:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if tuple(data["features"]) != FEATURES:
         raise RuntimeError(f"{path} was trained for features {data['features']}, this version computes "
-                           f"{list(FEATURES)}: retrain with `python bench/train_ranker.py`")
+                           f"{list(FEATURES)}: retrain with `make ranker`")
     return np.asarray(data["weights"], dtype=np.float64)
 
 

@@ -77,5 +77,5 @@ def test_ranker_weights_for_other_features_are_refused_clearly(tmp_path):
     from kb.rerank import FEATURES, ranker_weights
     stale = tmp_path / "ranker.json"
     stale.write_text(json.dumps({"features": list(FEATURES[:-1]), "weights": [1.0] * (len(FEATURES) - 1)}))
-    with pytest.raises(RuntimeError, match="retrain with `python bench/train_ranker.py`"):
+    with pytest.raises(RuntimeError, match="retrain with `make ranker`"):
         ranker_weights(stale)
