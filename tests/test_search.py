@@ -79,3 +79,23 @@ def test_ranker_weights_for_other_features_are_refused_clearly(tmp_path):
     stale.write_text(json.dumps({"features": list(FEATURES[:-1]), "weights": [1.0] * (len(FEATURES) - 1)}))
     with pytest.raises(RuntimeError, match="retrain with `make ranker`"):
         ranker_weights(stale)
+
+
+def test_the_keyword_analyzer_cuts_line_by_line_as_it_would_the_whole_text():
+    """The analyzer cuts each line alone (and caches it); over every content chunk that gives exactly the tokens
+    of cutting the whole weighted text at once."""
+    from indexer.build import chunk_records
+    from kb.articles import parse_article
+    from kb.keyword import chinese_analyzer, weighted_text
+    analyzer = chinese_analyzer()
+    checked = 0
+    for path in sorted((Path(__file__).parent.parent / "content").rglob("*.md")):
+        if path.name == "README.md":
+            continue
+        for record in chunk_records(1, parse_article(path.read_text(encoding="utf-8"))):
+            text = weighted_text({"title": record["title"], "aliases": " ".join(record["aliases"]),
+                                  "headings": record["heading"], "tags": " ".join(record["tags"]),
+                                  "body": record["plain"]})
+            assert [t.text for t in analyzer(text)] == tokenize(normalize(text)), record["heading"]
+            checked += 1
+    assert checked > 100
