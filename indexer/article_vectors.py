@@ -37,26 +37,24 @@ def article_labels(article: Article, records: list[dict]) -> list[str]:
 
 def write_article_vectors(generation: Path, base: Path | None, changed: list[tuple[Article, list[dict]]],
                           kept: set[str], embedder) -> None:
-    """``articles.npz`` for every live answer article: ``kept`` ones copied from ``base``, ``changed`` embedded."""
-    rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    """``articles.npz`` for every live answer article: ``kept`` ones copied from ``base``, ``changed`` embedded.
+    The copy is a few array selections, so an update at 50k chunks stays a small part of publish → searchable."""
+    dim = embedder.encoder.dim
+    ids, documents, labels, counts = [], [np.zeros((0, dim), np.float16)], [np.zeros((0, dim), np.float16)], []
     if base is not None and kept:
         with np.load(base / ARTICLE_VECTORS) as old:
-            offsets = old["label_offsets"]
-            for i, article_id in enumerate(old["ids"].tolist()):
-                if article_id in kept:
-                    rows[article_id] = (old["documents"][i], old["labels"][offsets[i]:offsets[i + 1]])
+            old_ids, old_counts = old["ids"], np.diff(old["label_offsets"])
+            keep = np.isin(old_ids, list(kept))
+            ids += old_ids[keep].tolist()
+            documents.append(old["documents"][keep])
+            labels.append(old["labels"][np.repeat(keep, old_counts)])
+            counts += old_counts[keep].tolist()
     if changed:
-        documents = embedder.embed([article_text(a, r) for a, r in changed], "passage", "whole articles")
-        labels = [article_labels(a, r) for a, r in changed]
-        label_vectors = embedder.embed([x for names in labels for x in names], "passage", "article labels")
-        start = 0
-        for (article, _), document, names in zip(changed, documents, labels):
-            rows[article.id] = (document, label_vectors[start:start + len(names)])
-            start += len(names)
-    ids = sorted(rows)
-    dim = embedder.encoder.dim
-    counts = [len(rows[i][1]) for i in ids]
+        names = [article_labels(a, r) for a, r in changed]
+        ids += [a.id for a, _ in changed]
+        documents.append(embedder.embed([article_text(a, r) for a, r in changed], "passage", "whole articles"))
+        labels.append(embedder.embed([x for n in names for x in n], "passage", "article labels"))
+        counts += [len(n) for n in names]
     np.savez(generation / ARTICLE_VECTORS, ids=np.asarray(ids, dtype=str),
-             documents=np.vstack([rows[i][0] for i in ids] or [np.zeros((0, dim))]).astype(np.float16),
-             labels=np.vstack([rows[i][1] for i in ids] or [np.zeros((0, dim))]).astype(np.float16),
-             label_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+             documents=np.vstack(documents).astype(np.float16), labels=np.vstack(labels).astype(np.float16),
+             label_offsets=np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64))
