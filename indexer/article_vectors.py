@@ -3,20 +3,20 @@
 A chunk's vector knows its own section; whether a query is about the article at all is better seen from the whole
 text (e5 reads its first 512 tokens) and from the short ways the article is named: its title, aliases, the
 questions agents ask about it and its section headings (labels). Both are embedded from normalised text, as queries
-are, and kept in ``articles.npz`` as float16 (half the memory; a cosine moves by about 1e-4). An update copies the
-rows of unchanged articles from the base generation and embeds only the new and changed ones (through the shared
-embedding cache, so a joining node embeds nothing).
+are, and kept in ``articles/NN.npz`` as float16 (half the memory; a cosine moves by about 1e-4). An update rewrites
+only the shards it touches and embeds only the new and changed articles (through the shared embedding cache, so a
+joining node embeds nothing).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from kb.articles import Article
+from kb.generation import CHUNK_SHARDS, article_vectors_path, chunk_shard
 from kb.normalize import normalize
-
-ARTICLE_VECTORS = "articles.npz"
 
 
 def article_text(article: Article, records: list[dict]) -> str:
@@ -36,25 +36,38 @@ def article_labels(article: Article, records: list[dict]) -> list[str]:
 
 
 def write_article_vectors(generation: Path, base: Path | None, changed: list[tuple[Article, list[dict]]],
-                          kept: set[str], embedder) -> None:
-    """``articles.npz`` for every live answer article: ``kept`` ones copied from ``base``, ``changed`` embedded.
-    The copy is a few array selections, so an update at 50k chunks stays a small part of publish → searchable."""
+                          kept: set[str], changed_shards: set[int], embedder) -> None:
+    """``articles/NN.npz`` for every live answer article, in the chunk records' shards: a shard the build does not
+    touch is hard-linked from ``base``; a touched one keeps the ``kept`` articles' rows and adds the ``changed``
+    articles, embedded. So an update at 50k chunks rewrites one small file, not every article's vectors."""
+    article_vectors_path(generation, 0).parent.mkdir()
     dim = embedder.encoder.dim
-    ids, documents, labels, counts = [], [np.zeros((0, dim), np.float16)], [np.zeros((0, dim), np.float16)], []
-    if base is not None and kept:
-        with np.load(base / ARTICLE_VECTORS) as old:
-            old_ids, old_counts = old["ids"], np.diff(old["label_offsets"])
-            keep = np.isin(old_ids, list(kept))
-            ids += old_ids[keep].tolist()
-            documents.append(old["documents"][keep])
-            labels.append(old["labels"][np.repeat(keep, old_counts)])
-            counts += old_counts[keep].tolist()
-    if changed:
-        names = [article_labels(a, r) for a, r in changed]
-        ids += [a.id for a, _ in changed]
-        documents.append(embedder.embed([article_text(a, r) for a, r in changed], "passage", "whole articles"))
-        labels.append(embedder.embed([x for n in names for x in n], "passage", "article labels"))
-        counts += [len(n) for n in names]
-    np.savez(generation / ARTICLE_VECTORS, ids=np.asarray(ids, dtype=str),
-             documents=np.vstack(documents).astype(np.float16), labels=np.vstack(labels).astype(np.float16),
-             label_offsets=np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64))
+    names = [article_labels(a, r) for a, r in changed]
+    documents = embedder.embed([article_text(a, r) for a, r in changed], "passage", "whole articles")
+    labels = embedder.embed([x for n in names for x in n], "passage", "article labels")
+    label_starts = np.concatenate([[0], np.cumsum([len(n) for n in names], dtype=np.int64)])
+    new_by_shard: dict[int, list[int]] = {}
+    for i, (article, _) in enumerate(changed):
+        new_by_shard.setdefault(chunk_shard(article.id), []).append(i)
+    for shard in range(CHUNK_SHARDS):
+        path = article_vectors_path(generation, shard)
+        if base is not None and shard not in changed_shards:
+            os.link(article_vectors_path(base, shard), path)
+            continue
+        ids, docs, labs, counts = [], [np.zeros((0, dim), np.float16)], [np.zeros((0, dim), np.float16)], []
+        if base is not None:
+            with np.load(article_vectors_path(base, shard)) as old:
+                old_counts = np.diff(old["label_offsets"])
+                keep = np.isin(old["ids"], list(kept))
+                ids += old["ids"][keep].tolist()
+                docs.append(old["documents"][keep])
+                labs.append(old["labels"][np.repeat(keep, old_counts)])
+                counts += old_counts[keep].tolist()
+        for i in new_by_shard.get(shard, []):
+            ids.append(changed[i][0].id)
+            docs.append(documents[i:i + 1])
+            labs.append(labels[label_starts[i]:label_starts[i + 1]])
+            counts.append(len(names[i]))
+        np.savez(path, ids=np.asarray(ids, dtype=str), documents=np.vstack(docs).astype(np.float16),
+                 labels=np.vstack(labs).astype(np.float16),
+                 label_offsets=np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64))

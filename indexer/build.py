@@ -1,8 +1,8 @@
 """Build or update an index generation from the published articles in the database.
 
 A generation holds: ``chunks/NN.json`` (answer chunks with their display data, in shards by article), ``keyword/``
-(Whoosh), ``dense.faiss`` (chunk vectors, ids = chunk ids), ``articles.npz`` (whole-article and label vectors for the
-ranker), ``rules.json`` + ``rule_examples.npy`` (disclosure/escalation rules and the embeddings of their example
+(Whoosh), ``dense.faiss`` (chunk vectors, ids = chunk ids), ``articles/NN.npz`` (whole-article and label vectors for
+the ranker), ``rules.json`` + ``rule_examples.npy`` (disclosure/escalation rules and the embeddings of their example
 utterances) and, written last, ``manifest.json``. Only a generation with a manifest can be
 activated, so a build killed at any point leaves the previous generation serving.
 """
@@ -241,7 +241,8 @@ def _write_generation(generation: Path, published: list[tuple[PublishedHead, Art
     for _, record in plan.new_records:
         new_sections.setdefault(record["article_id"], []).append(record)
     changed = [(a, new_sections[a.id]) for _, a in answer_articles if a is not None and a.id in new_sections]
-    write_article_vectors(generation, base, changed, set(plan.articles_info) - new_sections.keys(), embedder)
+    write_article_vectors(generation, base, changed, set(plan.articles_info) - new_sections.keys(),
+                          plan.changed_shards, embedder)
     # Rules are few: always rebuilt whole (their example embeddings come from the cache).
     rules = [rule_record(h.number, a) for h, a in published if h.type in RULE_TYPES]
     model_key, rule_model = write_rules(generation, rules, plan.articles_info, base, base_manifest, embedder,

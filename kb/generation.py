@@ -12,7 +12,7 @@ POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 # The layout of a generation. The indexer writes it into the manifest and rebuilds fully when the live generation has
 # another; a reader refuses other formats with a clear message instead of failing on a missing file.
-FORMAT = 8
+FORMAT = 9
 
 
 def current_generation(index_dir: Path) -> Path | None:
@@ -36,3 +36,8 @@ def chunk_shard(article_id: str) -> int:
 
 def shard_path(generation: Path, shard: int) -> Path:
     return Path(generation) / "chunks" / f"{shard:02d}.json"
+
+
+def article_vectors_path(generation: Path, shard: int) -> Path:
+    """The article ranker's vectors (indexer/article_vectors.py), sharded by article like the chunk records."""
+    return Path(generation) / "articles" / f"{shard:02d}.npz"

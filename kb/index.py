@@ -13,7 +13,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from whoosh import index as whoosh_index
 
-from .generation import CHUNK_SHARDS, FORMAT, MANIFEST, current_generation, shard_path
+from .generation import CHUNK_SHARDS, FORMAT, MANIFEST, article_vectors_path, current_generation, shard_path
 from .keyword import build_query, select_terms, weighting
 
 # One query at a time gains nothing from FAISS's OpenMP threads, and their spinning competes for the two cores with
@@ -27,6 +27,40 @@ threadpool_limits(1, user_api="blas")
 
 # Inverted lists scanned per query in large (IVF) indexes; bench/latency.py prints the recall against exact search.
 IVF_NPROBE = 24
+
+
+class ArticleVectors:
+    """The article ranker's vectors (indexer/article_vectors.py): per article, its whole-text vector and its labels'
+    vectors. Shards hard-linked from the previous generation (same inode) are reused, not read again."""
+
+    def __init__(self, generation: Path, previous: "ArticleVectors | None" = None):
+        reusable = previous.shards if previous is not None else {}
+        self.shards: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        self.where: dict[str, tuple[dict[str, np.ndarray], int]] = {}
+        for shard in range(CHUNK_SHARDS):
+            path = article_vectors_path(generation, shard)
+            stat = path.stat()
+            key = (stat.st_dev, stat.st_ino)
+            arrays = reusable.get(key)
+            if arrays is None:
+                with np.load(path) as data:
+                    arrays = {name: data[name] for name in data.files}
+            self.shards[key] = arrays
+            self.where.update((a, (arrays, i)) for i, a in enumerate(arrays["ids"].tolist()))
+
+    def documents(self, articles: list[str]) -> np.ndarray:
+        """The articles' whole-text vectors, one row each (float32)."""
+        return np.vstack([self.where[a][0]["documents"][self.where[a][1]] for a in articles]).astype(np.float32)
+
+    def labels(self, articles: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The articles' label vectors stacked (float32), and where each article's rows start."""
+        parts = []
+        for article in articles:
+            arrays, row = self.where[article]
+            start, end = arrays["label_offsets"][row], arrays["label_offsets"][row + 1]
+            parts.append(arrays["labels"][start:end])
+        starts = np.concatenate([[0], np.cumsum([len(p) for p in parts])[:-1]])
+        return np.vstack(parts).astype(np.float32), starts
 
 
 class IndexGeneration:
@@ -55,11 +89,7 @@ class IndexGeneration:
         self.dense = faiss.read_index(str(self.path / "dense.faiss"))
         if isinstance(self.dense, faiss.IndexIVF):
             self.dense.nprobe = IVF_NPROBE
-        with np.load(self.path / "articles.npz") as articles:
-            self.article_row = {article_id: i for i, article_id in enumerate(articles["ids"].tolist())}
-            self.article_vectors = articles["documents"]
-            self.label_vectors = articles["labels"]
-            self.label_offsets = articles["label_offsets"]
+        self.articles = ArticleVectors(self.path, previous.articles if previous is not None else None)
         rules = json.loads((self.path / "rules.json").read_text(encoding="utf-8"))
         self.rules: list[dict] = rules["rules"]
         self.rule_example_owner = np.asarray(rules["example_owner"], dtype=np.int64)

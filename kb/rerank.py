@@ -54,14 +54,11 @@ def article_features(generation: IndexGeneration, keyword_hits: list[tuple[int, 
     top_chunk = dense_hits[0][1] if dense_hits else 0.0
     floor_chunk = min((s for _, s in dense_hits), default=0.0)  # an article below the dense tier scores under it
 
-    rows = np.asarray([generation.article_row[a] for a in articles])
-    document = generation.article_vectors[rows].astype(np.float32) @ query_vector
+    document = generation.articles.documents(articles) @ query_vector
     document_rank = np.empty(len(articles))
     document_rank[np.argsort(-document, kind="stable")] = np.arange(len(articles))
-    offsets = generation.label_offsets
-    label_rows = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows])
-    label_scores = generation.label_vectors[label_rows].astype(np.float32) @ query_vector
-    starts = np.concatenate([[0], np.cumsum(offsets[rows + 1] - offsets[rows])[:-1]])
+    label_vectors, starts = generation.articles.labels(articles)
+    label_scores = label_vectors @ query_vector
     label = np.maximum.reduceat(label_scores, starts)
 
     sections = generation.manifest["articles"]

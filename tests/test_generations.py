@@ -8,12 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from indexer.article_vectors import ARTICLE_VECTORS
 from indexer.build import build_index
 from kb.articles import parse_article
 from kb.db import Database
 from kb.engine import KnowledgeBase
-from kb.generation import CHUNK_SHARDS, FORMAT, MANIFEST, current_generation, shard_path
+from kb.generation import CHUNK_SHARDS, FORMAT, MANIFEST, article_vectors_path, current_generation, shard_path
 from kb.index import IndexOutdated
 from kb.store import publish
 from tests.helpers import ROOT, Client, wait_until
@@ -96,22 +95,34 @@ def test_index_from_another_format_is_refused_clearly_and_a_build_replaces_it(kb
     assert answers[0]["article_id"] == "lost-card-freeze"
 
 
+def _article_vectors(generation):
+    """Every article's (whole-text vector, label vectors) in a generation, read from its shards."""
+    vectors = {}
+    for shard in range(CHUNK_SHARDS):
+        with np.load(article_vectors_path(generation, shard)) as data:
+            offsets = data["label_offsets"]
+            vectors.update((a, (data["documents"][i], data["labels"][offsets[i]:offsets[i + 1]]))
+                           for i, a in enumerate(data["ids"].tolist()))
+    return vectors
+
+
 def test_update_embeds_only_the_new_articles_vectors_and_keeps_the_others_rows(kb_copy):
-    """The ranker's article vectors follow the chunks: an update copies unchanged articles' rows from the base
-    generation bit for bit and adds the new article with one label per distinct name."""
-    with np.load(current_generation(kb_copy.index_dir) / ARTICLE_VECTORS) as before:
-        old = {a: (before["documents"][i], before["labels"][before["label_offsets"][i]:before["label_offsets"][i + 1]])
-               for i, a in enumerate(before["ids"].tolist())}
+    """The ranker's article vectors follow the chunks: an update rewrites only the new article's shard (the others
+    are the same files), keeps unchanged articles' rows bit for bit, and adds one label per distinct name."""
+    before = current_generation(kb_copy.index_dir)
+    old = _article_vectors(before)
     report = build_index(kb_copy, _publish_new_article(kb_copy), incremental=True)
     assert report.kind == "update"
-    with np.load(report.generation / ARTICLE_VECTORS) as after:
-        ids, offsets = after["ids"].tolist(), after["label_offsets"]
-        assert set(ids) == set(old) | {"test-generation-article"}
-        for i, article_id in enumerate(ids):
-            labels = after["labels"][offsets[i]:offsets[i + 1]]
-            if article_id in old:
-                assert np.array_equal(after["documents"][i], old[article_id][0])
-                assert np.array_equal(labels, old[article_id][1])
-            else:
-                assert len(labels) == 10  # title, one alias, eight headings
-                assert np.isclose(np.linalg.norm(after["documents"][i].astype(np.float32)), 1.0, atol=1e-3)
+    same = [n for n in range(CHUNK_SHARDS) if article_vectors_path(report.generation, n).stat().st_ino ==
+            article_vectors_path(before, n).stat().st_ino]
+    assert len(same) == CHUNK_SHARDS - 1
+    new = _article_vectors(report.generation)
+    assert set(new) == set(old) | {"test-generation-article"}
+    for article_id, (document, labels) in new.items():
+        if article_id in old:
+            assert np.array_equal(document, old[article_id][0]) and np.array_equal(labels, old[article_id][1])
+        else:
+            assert len(labels) == 10  # title, one alias, eight headings
+            assert np.isclose(np.linalg.norm(document.astype(np.float32)), 1.0, atol=1e-3)
+    answers = KnowledgeBase(kb_copy).search("彩虹卡有哪些机场贵宾厅权益", k=3)
+    assert answers[0]["article_id"] == "test-generation-article"
