@@ -9,14 +9,15 @@ joining node embeds nothing).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from kb.articles import Article
-from kb.generation import CHUNK_SHARDS, article_vectors_path, chunk_shard
+from kb.generation import article_vectors_path, chunk_shard
 from kb.normalize import normalize
+
+from .generations import write_shards
 
 
 def article_text(article: Article, records: list[dict]) -> str:
@@ -40,7 +41,6 @@ def write_article_vectors(generation: Path, base: Path | None, changed: list[tup
     """``articles/NN.npz`` for every live answer article, in the chunk records' shards: a shard the build does not
     touch is hard-linked from ``base``; a touched one keeps the ``kept`` articles' rows and adds the ``changed``
     articles, embedded. So an update at 50k chunks rewrites one small file, not every article's vectors."""
-    article_vectors_path(generation, 0).parent.mkdir()
     dim = embedder.encoder.dim
     names = [article_labels(a, r) for a, r in changed]
     documents = embedder.embed([article_text(a, r) for a, r in changed], "passage", "whole articles")
@@ -49,11 +49,8 @@ def write_article_vectors(generation: Path, base: Path | None, changed: list[tup
     new_by_shard: dict[int, list[int]] = {}
     for i, (article, _) in enumerate(changed):
         new_by_shard.setdefault(chunk_shard(article.id), []).append(i)
-    for shard in range(CHUNK_SHARDS):
-        path = article_vectors_path(generation, shard)
-        if base is not None and shard not in changed_shards:
-            os.link(article_vectors_path(base, shard), path)
-            continue
+
+    def write(shard: int, path: Path) -> None:
         ids, docs, labs, counts = [], [np.zeros((0, dim), np.float16)], [np.zeros((0, dim), np.float16)], []
         if base is not None:
             with np.load(article_vectors_path(base, shard)) as old:
@@ -71,3 +68,5 @@ def write_article_vectors(generation: Path, base: Path | None, changed: list[tup
         np.savez(path, ids=np.asarray(ids, dtype=str), documents=np.vstack(docs).astype(np.float16),
                  labels=np.vstack(labs).astype(np.float16),
                  label_offsets=np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64))
+
+    write_shards(article_vectors_path, generation, base, changed_shards, write)

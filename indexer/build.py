@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import shutil
 import sys
 import time
@@ -28,14 +27,14 @@ from kb.articles import ANSWER_TYPES, RULE_TYPES, Article
 from kb.config import Settings
 from kb.db import Database
 from kb.encoders import Encoder, create_encoder
-from kb.generation import CHUNK_SHARDS, FORMAT, MANIFEST, chunk_shard, current_generation, shard_path
+from kb.generation import FORMAT, MANIFEST, chunk_shard, current_generation, shard_path
 from kb.keyword import make_schema, weighted_text
 from kb.render import plain_text, quote_blocks, render_markdown
 from kb.store import PublishedHead, load_versions, published_heads
 
 from .article_vectors import write_article_vectors
 from .embed_cache import EmbeddingCache, SharedEmbeddingCache, open_cache, text_key
-from .generations import activate, new_generation_dir, prune
+from .generations import activate, new_generation_dir, prune, write_shards
 from .progress import Progress
 from .rule_models import RuleModelStore
 from .rule_training import background_texts, rule_record, write_rules
@@ -132,13 +131,8 @@ def write_chunk_shards(generation: Path, base: Path | None, chunks: dict[int, di
     by_shard: dict[int, list[dict]] = {}
     for cid in sorted(chunks):
         by_shard.setdefault(chunk_shard(chunks[cid]["article_id"]), []).append(chunks[cid] | {"cid": cid})
-    shard_path(generation, 0).parent.mkdir()
-    for shard in range(CHUNK_SHARDS):
-        if base is not None and shard not in changed:
-            os.link(shard_path(base, shard), shard_path(generation, shard))
-        else:
-            shard_path(generation, shard).write_text(json.dumps(by_shard.get(shard, []), ensure_ascii=False),
-                                                     encoding="utf-8")
+    write_shards(shard_path, generation, base, changed, lambda shard, path: path.write_text(
+        json.dumps(by_shard.get(shard, []), ensure_ascii=False), encoding="utf-8"))
 
 
 def _whoosh_doc(cid: int, record: dict) -> dict:

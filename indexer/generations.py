@@ -6,7 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
-from kb.generation import MANIFEST, POINTER, current_generation
+from kb.generation import CHUNK_SHARDS, MANIFEST, POINTER, current_generation
 
 
 def new_generation_dir(index_dir: Path) -> Path:
@@ -21,6 +21,18 @@ def new_generation_dir(index_dir: Path) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"cannot create a generation directory in {index_dir}")
+
+
+def write_shards(path_of, generation: Path, base: Path | None, changed: set[int], write) -> None:
+    """Every shard of one kind of file (``path_of(generation, shard)``): those in ``changed``, or all of them without
+    a base, written by ``write(shard, path)``; the others hard-linked from ``base`` (files are never modified, and a
+    reader reuses what it read of the same inode)."""
+    path_of(generation, 0).parent.mkdir()
+    for shard in range(CHUNK_SHARDS):
+        if base is not None and shard not in changed:
+            os.link(path_of(base, shard), path_of(generation, shard))
+        else:
+            write(shard, path_of(generation, shard))
 
 
 def _fsync_dir(path: Path) -> None:

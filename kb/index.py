@@ -29,23 +29,31 @@ threadpool_limits(1, user_api="blas")
 IVF_NPROBE = 24
 
 
+def load_shards(paths: list[Path], reusable: dict, read) -> dict[tuple[int, int], object]:
+    """Each shard file's content, in order, keyed by (device, inode): a shard an update hard-linked from the previous
+    generation is the same inode, so what was already read is reused instead of read again."""
+    loaded = {}
+    for path in paths:
+        stat = path.stat()
+        key = (stat.st_dev, stat.st_ino)
+        loaded[key] = reusable[key] if key in reusable else read(path)
+    return loaded
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}
+
+
 class ArticleVectors:
     """The article ranker's vectors (indexer/article_vectors.py): per article, its whole-text vector and its labels'
     vectors. Shards hard-linked from the previous generation (same inode) are reused, not read again."""
 
     def __init__(self, generation: Path, previous: "ArticleVectors | None" = None):
-        reusable = previous.shards if previous is not None else {}
-        self.shards: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        self.shards = load_shards([article_vectors_path(generation, n) for n in range(CHUNK_SHARDS)],
+                                  previous.shards if previous is not None else {}, _read_npz)
         self.where: dict[str, tuple[dict[str, np.ndarray], int]] = {}
-        for shard in range(CHUNK_SHARDS):
-            path = article_vectors_path(generation, shard)
-            stat = path.stat()
-            key = (stat.st_dev, stat.st_ino)
-            arrays = reusable.get(key)
-            if arrays is None:
-                with np.load(path) as data:
-                    arrays = {name: data[name] for name in data.files}
-            self.shards[key] = arrays
+        for arrays in self.shards.values():
             self.where.update((a, (arrays, i)) for i, a in enumerate(arrays["ids"].tolist()))
 
     def documents(self, articles: list[str]) -> np.ndarray:
@@ -72,17 +80,10 @@ class IndexGeneration:
         if self.manifest.get("format") != FORMAT:
             raise IndexOutdated(f"the index in {self.path} has format {self.manifest.get('format')}, this version "
                                 f"reads format {FORMAT}: rebuild it with `python -m indexer build`")
-        self._shards: dict[tuple[int, int], list[dict]] = {}
-        self.chunks: dict[int, dict] = {}
-        reusable = previous._shards if previous is not None else {}
-        for shard in range(CHUNK_SHARDS):
-            stat = shard_path(self.path, shard).stat()
-            key = (stat.st_dev, stat.st_ino)  # a hard-linked, unchanged shard: reuse the parsed records
-            records = reusable.get(key)
-            if records is None:
-                records = json.loads(shard_path(self.path, shard).read_text(encoding="utf-8"))
-            self._shards[key] = records
-            self.chunks.update((r["cid"], r) for r in records)
+        self._shards = load_shards([shard_path(self.path, n) for n in range(CHUNK_SHARDS)],
+                                   previous._shards if previous is not None else {},
+                                   lambda p: json.loads(p.read_text(encoding="utf-8")))
+        self.chunks: dict[int, dict] = {r["cid"]: r for records in self._shards.values() for r in records}
         self._whoosh = whoosh_index.open_dir(str(self.path / "keyword"))
         self._searcher = self._whoosh.searcher(weighting=weighting())
         self._search_lock = threading.Lock()

@@ -99,10 +99,11 @@ def rank(generation: IndexGeneration, terms: tuple[str, ...], query_vector: Call
         return [Hit(cid, s, keyword_score=s) for cid, s in keyword_hits][:limit]
     if mode == "dense":
         return [Hit(cid, s, dense_score=s) for cid, s in dense_hits][:limit]
-    hits = fuse(keyword_hits[:params.candidates], dense_hits[:params.candidates], params)
+    first_keyword, first_dense = keyword_hits[:params.candidates], dense_hits[:params.candidates]
+    hits = fuse(first_keyword, first_dense, params)
     started = timings.add("fusion", started)
     if vector is not None:
-        ranked = article_scores(generation, keyword_hits[:params.candidates], dense_hits[:params.candidates], vector)
+        ranked = article_scores(generation, first_keyword, first_dense, vector)
         hits.sort(key=lambda h: (-ranked[h.record(generation)["article_id"]], -h.score, h.cid))
     if pool > params.candidates:
         # deeper results (a bench's 50) come after the sidebar's ranking, never into it: a longer list would add
